@@ -1,0 +1,133 @@
+"""The ``evaluate`` command line: ``connectome evaluate ...`` or ``python -m connectome_lib.evals.cli``.
+
+Use :func:`add_parser` to register the sub-command in another CLI's sub-parsers; the handler is
+stored as ``func`` in the parsed namespace (``args.func(args)``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+from .config import ALL_TASKS, EvalConfig, apply_overrides
+
+DESCRIPTION = f"""\
+Evaluate language models on the paper's benchmarks and write tidy results.
+
+PATH may be
+  * a model folder (a transformers folder with config.json), e.g. runs/P/develop/connectome_s0/model
+  * a training folder (develop/<init>_s<seed>/ with checkpoints/iter_XXXXXX/ and model/): every
+    checkpoint is evaluated (learning curves) plus the final model; --set checkpoints=final for the
+    final model only
+  * with --run, a run root (runs/<profile>/): every training folder under develop/ is evaluated.
+
+Tasks: {', '.join(ALL_TASKS)}.
+  perplexity      validation loss and exp(loss), non-overlapping windows of the context length
+  hellaswag       HellaSwag validation (10,042): acc, acc_norm_chars (lm-eval-harness),
+                  acc_norm_tokens (official script); acc_norm = the one hellaswag_norm picks
+  mmlu            MMLU test (14,042), zero-shot; mmlu_prompt=harness (default) or paper
+  blimp           BLiMP, 67 paradigms; sentence log-likelihood after <|endoftext|>
+  futrell2018     word surprisal (bits) vs. Natural Stories mean reading times (Pearson r)
+  tuckute2024     last-token hidden state per layer -> ridge CV -> fMRI of lang_LH_netw
+  language_units  top 1 % / 10 % language-selective units (generated localizer) -> ridge CV
+  baselines       untrained same-architecture model; word length/frequency; sentence length
+
+Results: rows model, init, label, seed, iteration, task, metric, value, n in results.csv and
+results.json (default <run_root>/evals/); rows already there are skipped, so re-running the same
+command resumes a stopped evaluation.
+
+Options: every field of EvalConfig can be set with --set NAME=VALUE (repeatable; YAML values:
+--set limit=20 --set tasks=[hellaswag,mmlu] --set mmlu_prompt=paper; an "evals." prefix is
+accepted), or in a YAML file with --config (a mapping of fields, or one with an "evals:" section).
+The shortcuts --tasks, --limit, --device, --batch-size override both.
+
+Examples:
+  python -m connectome_lib.evals.cli runs/tiny/develop/connectome_s0 --tasks hellaswag,blimp --limit 20
+  python -m connectome_lib.evals.cli --run runs/tiny --set tasks=[futrell2018,tuckute2024]
+"""
+
+
+def field_help() -> str:
+    cfg = EvalConfig()
+    return "EvalConfig fields and defaults:\n" + "\n".join(f"  {k} = {v!r}" for k, v in cfg.to_dict().items())
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register the ``evaluate`` sub-command on an ``argparse`` sub-parsers object."""
+    p = subparsers.add_parser(
+        "evaluate", help="evaluate models (NLP, reading times, brain) into tidy results",
+        description=DESCRIPTION, epilog=field_help(), formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    configure_parser(p)
+    return p
+
+
+def configure_parser(p: argparse.ArgumentParser) -> None:
+    p.add_argument("path", help="model folder, training folder, or (with --run) run root")
+    p.add_argument("--run", action="store_true", help="PATH is a run root: evaluate every develop/* folder")
+    p.add_argument("--config", help="YAML file with EvalConfig fields (or an 'evals:' section)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
+                   help="override one EvalConfig field (repeatable)")
+    p.add_argument("--tasks", help=f"comma-separated tasks (known: {','.join(ALL_TASKS)})")
+    p.add_argument("--limit", type=int, help="smoke subset: first N items (BLiMP: per paradigm)")
+    p.add_argument("--device", help="auto, cpu, cuda, cuda:1, ...")
+    p.add_argument("--batch-size", type=int, help="sequences per forward pass")
+    p.add_argument("--results", help="results CSV path (JSON written beside it)")
+    p.add_argument("--val-tokens", help="validation tokens for perplexity: .npy, or raw uint16 .bin")
+    p.add_argument("--name", help="model name in the results (default: the folder name)")
+    p.set_defaults(func=run_from_args)
+
+
+def build_config(args: argparse.Namespace) -> EvalConfig:
+    values = {}
+    if args.config:
+        loaded = yaml.safe_load(Path(args.config).read_text()) or {}
+        values = loaded.get("evals", loaded)
+    cfg = apply_overrides(EvalConfig.from_dict(values), args.overrides, prefix="evals.")
+    short = {"tasks": args.tasks.split(",") if args.tasks else None, "limit": args.limit,
+             "device": args.device, "batch_size": args.batch_size}
+    return cfg.replace(**{k: v for k, v in short.items() if v is not None})
+
+
+def load_val_tokens(path: str | None):
+    if not path:
+        return None
+    p = Path(path)
+    return (lambda: np.load(p)) if p.suffix == ".npy" else (lambda: np.fromfile(p, dtype=np.uint16))
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    from .runner import evaluate, evaluate_run
+
+    cfg = build_config(args)
+    val = load_val_tokens(args.val_tokens)
+    if args.run:
+        df = evaluate_run(args.path, cfg, val_tokens=val, results_path=args.results)
+    else:
+        df = evaluate(args.path, cfg, val_tokens=val, results_path=args.results, model_name=args.name)
+    main_metrics = {"loss", "acc", "acc_norm", "r", "r_best", "r_top1pct", "r_top10pct"}
+    show = df[df["metric"].isin(main_metrics)]
+    print(show.to_string(index=False) if len(show) else "no rows")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="connectome-evaluate")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_parser(sub)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] != "evaluate":
+        if argv[:1] in (["-h"], ["--help"]):
+            argv = ["evaluate", "--help"]
+        else:
+            argv = ["evaluate", *argv]
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,57 @@
+"""Validation loss and perplexity on a 1-D token array.
+
+The array is cut into non-overlapping windows of ``context + 1`` tokens, stepping by
+``context`` (the training convention: inputs ``x = t[i : i+T]``, targets ``y = t[i+1 : i+T+1]``);
+a trailing remainder shorter than a full window is dropped. ``loss`` is the mean token
+cross-entropy (nats) over all scored tokens, ``ppl = exp(loss)``. ``limit`` keeps the first N
+windows.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from .results import TaskResult
+from .scoring import batches, context_window, forward, model_device
+
+
+def evaluate_perplexity(
+    model,
+    tokens: np.ndarray,
+    context: int = 0,
+    limit: int | None = None,
+    batch_size: int = 16,
+    dtype: str = "float32",
+    progress: bool = True,
+) -> TaskResult:
+    """Mean token loss and perplexity of ``tokens`` (see the module docstring)."""
+    tokens = np.asarray(tokens)
+    if tokens.ndim != 1:
+        raise ValueError(f"tokens must be a 1-D array, got shape {tokens.shape}")
+    T = context or context_window(model)
+    if T > context_window(model):
+        raise ValueError(f"context {T} exceeds the model's window {context_window(model)}")
+    n_windows = (len(tokens) - 1) // T
+    if limit is not None:
+        n_windows = min(n_windows, limit)
+    if n_windows < 1:
+        raise ValueError(f"{len(tokens)} tokens are too few for one window of {T} + 1")
+    device = model_device(model)
+    data = torch.from_numpy(tokens[: n_windows * T + 1].astype(np.int64))
+    total, count = 0.0, 0
+    for rows in tqdm(list(batches(n_windows, batch_size)), desc="perplexity", disable=not progress, leave=False):
+        x = torch.stack([data[i * T : (i + 1) * T] for i in rows]).to(device)
+        y = torch.stack([data[i * T + 1 : (i + 1) * T + 1] for i in rows]).to(device)
+        logits = forward(model, x, dtype=dtype).logits
+        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="sum")
+        total += loss.item()
+        count += y.numel()
+    res = TaskResult("perplexity", metadata={"context": T, "n_windows": n_windows, "limit": limit})
+    res.add("loss", total / count, count)
+    res.add("ppl", math.exp(total / count), count)
+    return res
