@@ -70,7 +70,7 @@ def check_tasks(tasks: Sequence[str]) -> None:
 
 def load_model(folder: str | os.PathLike, device: str = "auto") -> torch.nn.Module:
     """A saved causal LM in float32, on ``device``, in eval mode."""
-    import connectome_lib  # noqa: F401  (registers the paper's GPT with the Auto classes)
+    import connectome_lib.model  # noqa: F401  (registers the paper's GPT with the Auto classes)
 
     model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
     return model.to(resolve_device(device)).eval()

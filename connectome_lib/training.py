@@ -1,0 +1,353 @@
+"""One trainer for both loops: masked weights, the paper's optimisers and schedule, resumable.
+
+What the trainer guarantees:
+
+* **Fixed connectome.** With ``masks``, the gradients of pruned weights are zeroed before every
+  optimiser step and the weights are re-masked after it, so pruned weights are exactly zero at
+  every step (Muon's orthogonalised update is dense, so the second step matters).
+* **Resumable.** The whole training state (weights, optimiser, iteration, curve) is saved every
+  ``save_state_every`` iterations, atomically; batches are a pure function of the iteration
+  (:func:`connectome_lib.data.training_batch`) and the learning rate is a pure function of the
+  iteration, so a run killed at any point and started again ends with the same weights (CPU).
+* **Fails loudly.** A non-finite loss raises :class:`NonFiniteLossError`; the state saved before
+  it (the last good one) is kept.
+* ``accelerate`` places the model (one or several GPUs, ``accelerate launch`` works), bf16
+  autocast on GPU, gradient accumulation and clipping, a tqdm progress bar, validation loss
+  every ``val_every`` iterations and model checkpoints at chosen iterations for learning curves.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from tqdm.auto import tqdm
+
+from .config import TrainConfig
+from .data import training_batch, validation_batches
+from .layout import checkpoint_dir, write_json_atomic
+
+
+class NonFiniteLossError(RuntimeError):
+    """The training loss became NaN or infinite."""
+
+
+def lr_factor(iteration: int, cfg: TrainConfig) -> float:
+    """Warm-up (linear from 1/warmup), hold at 1, then linear decay to 0 over ``decay_iters``.
+
+    Iterations are counted 0..iters-1; the last iteration has factor ``1/decay_iters`` ... 0.
+    """
+    if cfg.warmup_iters > 0 and iteration < cfg.warmup_iters:
+        return (iteration + 1) / cfg.warmup_iters
+    decay_start = cfg.iters - cfg.decay_iters
+    if cfg.decay_iters > 0 and iteration >= decay_start:
+        return max(0.0, (cfg.iters - iteration) / cfg.decay_iters)
+    return 1.0
+
+
+def checkpoint_iterations(cfg: TrainConfig) -> set[int]:
+    """Iterations (0 = before training, ``iters`` = the end) at which a model folder is saved."""
+    its = set(i for i in cfg.checkpoint_iters if 0 <= i <= cfg.iters)
+    if cfg.checkpoint_every > 0:
+        its |= set(range(0, cfg.iters + 1, cfg.checkpoint_every))
+        its.add(cfg.iters)
+    return its
+
+
+def build_optimizers(model: torch.nn.Module, cfg: TrainConfig, fused: bool = False) -> list[torch.optim.Optimizer]:
+    """AdamW for everything, or Muon for the 2-D block matrices + AdamW for embeddings/head.
+
+    Each optimiser keeps its own learning rate (``lr`` and ``muon_lr``); the schedule scales both
+    by the same factor via each group's ``initial_lr``.
+    """
+    betas = tuple(cfg.betas)
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    extra = {"fused": True} if fused else {}
+    if cfg.optimizer == "adamw":
+        opts = [torch.optim.AdamW([p for _, p in params], lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay, **extra)]
+    elif cfg.optimizer == "muon_adamw":
+        block = [p for n, p in params if p.ndim == 2 and ".h." in n]
+        other = [p for n, p in params if not (p.ndim == 2 and ".h." in n)]
+        opts = [
+            torch.optim.Muon(block, lr=cfg.muon_lr, momentum=cfg.muon_momentum, weight_decay=cfg.weight_decay),
+            torch.optim.AdamW(other, lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay, **extra),
+        ]
+    else:
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r}")
+    for opt in opts:
+        for g in opt.param_groups:
+            g["initial_lr"] = g["lr"]
+    return opts
+
+
+def _mixed_precision(cfg: TrainConfig) -> str:
+    if cfg.mixed_precision == "auto":
+        return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
+    return cfg.mixed_precision
+
+
+class Trainer:
+    """Train ``model`` on ``train_tokens`` per ``cfg``, writing to ``out_dir``.
+
+    ``masks`` (tensor name -> bool tensor) fixes a connectome; ``on_iteration`` callbacks are
+    called as ``f(iteration, model)`` after each completed iteration (tests use them to kill a
+    run); ``snapshot_iters`` maps iterations to callbacks receiving a CPU copy of the weights
+    (used for lottery-ticket rewinding).
+    """
+
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        cfg: TrainConfig,
+        train_tokens: np.ndarray,
+        val_tokens: np.ndarray,
+        out_dir: str | os.PathLike,
+        masks: dict[str, torch.Tensor] | None = None,
+        accelerator: Accelerator | None = None,
+        desc: str = "train",
+        on_iteration: list[Callable[[int, torch.nn.Module], None]] | None = None,
+        snapshot_iters: dict[int, Callable[[dict[str, torch.Tensor]], None]] | None = None,
+        progress: bool = True,
+    ):
+        self.cfg = cfg
+        self.out_dir = Path(out_dir)
+        self.accelerator = accelerator or Accelerator(mixed_precision=_mixed_precision(cfg), cpu=not torch.cuda.is_available())
+        self.train_tokens = train_tokens
+        self.seq_len = model.config.block_size
+        self.val = validation_batches(val_tokens, self.seq_len, cfg.batch_size, cfg.val_batches)
+        self.desc = desc
+        self.on_iteration = on_iteration or []
+        self.snapshot_iters = snapshot_iters or {}
+        self.progress = progress
+        acc = self.accelerator
+        raw = model
+        if cfg.compile:
+            model = torch.compile(model)
+        optimizers = build_optimizers(raw, cfg, fused=acc.device.type == "cuda")
+        prepared = acc.prepare(model, *optimizers)
+        self.model, self.optimizers = prepared[0], list(prepared[1:])
+        self.raw_model = raw
+        named = dict(raw.named_parameters())
+        self.masks = {n: m.to(acc.device) for n, m in (masks or {}).items()}
+        self._masked_params = [named[n] for n in self.masks]
+        self._mask_list = [self.masks[n].to(named[n].dtype) for n in self.masks]
+        self.curve: list[dict] = []
+        self.iteration = 0
+
+    # ------------------------------------------------------------------------------ masks
+    @torch.no_grad()
+    def _mask_grads(self) -> None:
+        grads = [p.grad for p in self._masked_params if p.grad is not None]
+        if grads:
+            torch._foreach_mul_(grads, [m for p, m in zip(self._masked_params, self._mask_list) if p.grad is not None])
+
+    @torch.no_grad()
+    def _mask_weights(self) -> None:
+        if self._masked_params:
+            torch._foreach_mul_(self._masked_params, self._mask_list)
+
+    # ------------------------------------------------------------------------------ state
+    @property
+    def state_dir(self) -> Path:
+        return self.out_dir / "state"
+
+    def _save_state(self) -> None:
+        acc = self.accelerator
+        tmp = self.out_dir / "state.tmp"
+        if acc.is_main_process and tmp.exists():
+            shutil.rmtree(tmp)
+        acc.wait_for_everyone()
+        acc.save_state(str(tmp), safe_serialization=True)
+        if acc.is_main_process:
+            write_json_atomic(tmp / "trainer.json", {"iteration": self.iteration, "curve": self.curve})
+            old = self.out_dir / "state.old"
+            if self.state_dir.exists():
+                os.replace(self.state_dir, old)
+            os.replace(tmp, self.state_dir)
+            if old.exists():
+                shutil.rmtree(old)
+        acc.wait_for_everyone()
+
+    def _load_state(self) -> bool:
+        for d in (self.state_dir, self.out_dir / "state.old"):  # .old: a crash mid-swap
+            if (d / "trainer.json").exists():
+                self.accelerator.load_state(str(d))
+                info = json.loads((d / "trainer.json").read_text())
+                self.iteration, self.curve = info["iteration"], info["curve"]
+                return True
+        return False
+
+    # ------------------------------------------------------------------------------ steps
+    @torch.no_grad()
+    def evaluate_val(self) -> float:
+        self.model.eval()
+        losses = []
+        for batch in self.val:
+            batch = batch.to(self.accelerator.device)
+            with self.accelerator.autocast():
+                logits = self.model(batch[:, :-1]).logits
+            losses.append(F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1)))
+        self.model.train()
+        loss = torch.stack(losses).mean()
+        return float(self.accelerator.reduce(loss, reduction="mean"))
+
+    def _train_step(self, it: int) -> torch.Tensor:
+        cfg, acc = self.cfg, self.accelerator
+        factor = lr_factor(it, cfg)
+        for opt in self.optimizers:
+            for g in opt.param_groups:
+                g["lr"] = g["initial_lr"] * factor
+        total = torch.zeros((), device=acc.device)
+        for micro in range(cfg.grad_accum):
+            batch = training_batch(
+                self.train_tokens, self.seq_len, cfg.batch_size, cfg.seed, it, micro, acc.process_index
+            ).to(acc.device, non_blocking=True)
+            sync = contextlib.nullcontext() if micro == cfg.grad_accum - 1 else acc.no_sync(self.model)
+            with sync:
+                with acc.autocast():
+                    logits = self.model(batch[:, :-1]).logits
+                loss = F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1))
+                acc.backward(loss / cfg.grad_accum)
+            total += loss.detach() / cfg.grad_accum
+        self._mask_grads()
+        if cfg.grad_clip > 0:
+            acc.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+        for opt in self.optimizers:
+            opt.step()
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+        self._mask_weights()
+        return total
+
+    def _check_finite(self, loss: float, it: int) -> None:
+        if not math.isfinite(loss):
+            raise NonFiniteLossError(
+                f"{self.desc}: training loss is {loss} at iteration {it}; stopping. The last good state "
+                f"(iteration {self.iteration_saved}) is kept in {self.state_dir}. Lower the learning rate "
+                "or check the data, then run the same command again to resume from it."
+            )
+
+    def _save_checkpoint(self, it: int) -> None:
+        if self.accelerator.is_main_process:
+            d = checkpoint_dir(self.out_dir, it)
+            if not (d / "config.json").exists():
+                save_model(self.accelerator.unwrap_model(self.model), d)
+        self.accelerator.wait_for_everyone()
+
+    def _write_curve(self) -> None:
+        if self.accelerator.is_main_process and self.curve:
+            path = self.out_dir / "curve.csv"
+            tmp = path.with_suffix(".csv.tmp")
+            with open(tmp, "w", newline="") as f:
+                w = csv.DictWriter(f, fieldnames=list(self.curve[0]))
+                w.writeheader()
+                w.writerows(self.curve)
+            os.replace(tmp, path)
+
+    def fit(self) -> torch.nn.Module:
+        """Train to ``cfg.iters`` iterations (resuming if a saved state exists); return the model."""
+        cfg, acc = self.cfg, self.accelerator
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        resumed = self._load_state()
+        self._mask_weights()
+        self.iteration_saved = self.iteration if resumed else None
+        ckpts = checkpoint_iterations(cfg)
+        tokens_per_iter = cfg.batch_size * cfg.grad_accum * self.seq_len * acc.num_processes
+        if self.iteration == 0:
+            if 0 in ckpts:
+                self._save_checkpoint(0)
+            if 0 in self.snapshot_iters:
+                self.snapshot_iters[0]({n: p.detach().cpu().clone() for n, p in self.raw_model.named_parameters()})
+        bar = tqdm(total=cfg.iters, initial=self.iteration, desc=self.desc, disable=not (self.progress and acc.is_main_process), unit="it")
+        t0, last_loss = time.time(), float("nan")
+        pending = torch.zeros((), device=acc.device)
+        n_pending = 0
+        self.model.train()
+        while self.iteration < cfg.iters:
+            it = self.iteration
+            pending += self._train_step(it)
+            n_pending += 1
+            self.iteration = it + 1
+            done = self.iteration
+            log_now = done % cfg.log_every == 0 or done == cfg.iters
+            val_now = cfg.val_every > 0 and (done % cfg.val_every == 0 or done == cfg.iters)
+            save_now = cfg.save_state_every > 0 and done % cfg.save_state_every == 0 and done < cfg.iters
+            if log_now or val_now or save_now or done in ckpts:
+                last_loss = float(acc.reduce(pending, reduction="mean")) / n_pending
+                self._check_finite(last_loss, done)
+                pending.zero_()
+                n_pending = 0
+                elapsed = time.time() - t0
+                bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr_factor(it, cfg) * cfg.lr:.2e}")
+            if val_now:
+                self.curve.append(
+                    dict(iteration=done, tokens=done * tokens_per_iter, train_loss=round(last_loss, 6),
+                         val_loss=round(self.evaluate_val(), 6), lr_factor=round(lr_factor(it, cfg), 6),
+                         seconds=round(elapsed, 2))
+                )
+                self._write_curve()
+            if done in ckpts:
+                self._save_checkpoint(done)
+            if done in self.snapshot_iters:
+                self.snapshot_iters[done]({n: p.detach().cpu().clone() for n, p in self.raw_model.named_parameters()})
+            if save_now:
+                self._save_state()
+                self.iteration_saved = done
+            bar.update(1)
+            for cb in self.on_iteration:
+                cb(done, self.model)
+        bar.close()
+        self._write_curve()
+        return acc.unwrap_model(self.model)
+
+    def cleanup_state(self) -> None:
+        """Remove the resumable state once the run's outputs are written."""
+        if self.accelerator.is_main_process:
+            for d in (self.state_dir, self.out_dir / "state.old", self.out_dir / "state.tmp"):
+                if d.exists():
+                    shutil.rmtree(d)
+
+
+def save_model(model: torch.nn.Module, folder: str | os.PathLike) -> Path:
+    """Save a transformers model folder atomically (write to a temporary folder, then rename)."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    model = getattr(model, "_orig_mod", model)  # torch.compile wrapper
+    with _quiet_transformers():
+        model.save_pretrained(str(tmp))
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+    return folder
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Hide transformers' per-save progress bar (one per checkpoint would flood the log)."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()
+
+
+def seed_everything(seed: int) -> None:
+    set_seed(int(seed))
