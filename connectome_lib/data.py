@@ -208,9 +208,17 @@ def load_corpus_tokens(split: str, data_cfg, progress: bool = True, verify: bool
 
     ``verify=True`` re-computes the file's checksum against its manifest.
     """
+    from accelerate import PartialState
+
     tokenizer = load_tokenizer(data_cfg.tokenizer, data_cfg.data_dir)
     path = token_cache_path(split, data_cfg, tokenizer)
     manifest_path = path.with_suffix(".json")
+    with PartialState().main_process_first():  # with several processes, one tokenises
+        _ensure_tokenized(split, data_cfg, tokenizer, path, manifest_path, progress, verify)
+    return np.memmap(path, dtype=np.uint16, mode="r")
+
+
+def _ensure_tokenized(split, data_cfg, tokenizer, path: Path, manifest_path: Path, progress: bool, verify: bool) -> None:
     if not (path.exists() and manifest_path.exists()):
         source = resolve_source(getattr(data_cfg, split), data_cfg.data_dir)
         manifest = tokenize_corpus(
@@ -222,7 +230,6 @@ def load_corpus_tokens(split: str, data_cfg, progress: bool = True, verify: bool
         manifest = json.loads(manifest_path.read_text())
         if _sha256_file(path) != manifest["sha256"]:
             raise ValueError(f"token cache {path} does not match its manifest's checksum; delete it to re-tokenise")
-    return np.memmap(path, dtype=np.uint16, mode="r")
 
 
 def corpus_manifest(split: str, data_cfg) -> dict:

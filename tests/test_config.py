@@ -1,0 +1,84 @@
+"""Profiles: loading, overrides, validation, and the paper profile's data sources."""
+
+import pytest
+
+from connectome_lib.config import ConfigError, Profile, available_profiles, load_profile, parse_override
+from connectome_lib.data import HubSource, LocalSource, resolve_source
+
+
+def test_all_profiles_load():
+    assert {"smoke", "cpu", "gpu", "paper"} <= set(available_profiles())
+    for name in available_profiles():
+        p = load_profile(name)
+        assert isinstance(p, Profile) and p.name == name
+
+
+def test_paper_profile_is_the_paper():
+    p = load_profile("paper")
+    assert (p.model.n_layer, p.model.n_head, p.model.n_embd, p.model.block_size) == (12, 12, 768, 1024)
+    t = p.evolve.train
+    assert (p.evolve.generations, p.evolve.prune_fraction, p.evolve.prune_scope) == (6, 0.2, "per_tensor")
+    assert t.iters == 7001 and t.batch_size * t.grad_accum == 512
+    assert t.optimizer == "muon_adamw" and t.lr == 0.0018 and t.seed == 1110
+    assert (t.warmup_iters, t.decay_iters, t.grad_clip) == (250, 1800, 1.0)
+    d = p.develop.train
+    assert d.iters == 2001 and (d.warmup_iters, d.decay_iters) == (250, 1750) and d.optimizer == "adamw"
+    assert p.develop.seeds == [0, 1, 2, 3] and p.data.inner_max_tokens == 100_000_000
+    assert p.evolve.reset_value == 0.02 and p.evolve.prune_include == ".*" and p.evolve.prune_exclude is None
+
+
+def test_paper_profile_resolves_to_fineweb_hub_loader_without_download():
+    p = load_profile("paper")
+    for split in ("outer", "inner", "val"):
+        src = resolve_source(getattr(p.data, split))
+        assert isinstance(src, HubSource)
+        assert src.name == "HuggingFaceFW/fineweb" and src.config == "sample-10BT"
+        assert src.split.startswith("train")
+
+
+def test_local_profiles_use_local_gutenberg():
+    src = resolve_source(load_profile("smoke").data.outer)
+    assert isinstance(src, LocalSource) and src.path.name == "gutenberg-outer.jsonl.xz"
+
+
+def test_overrides_dict_and_strings():
+    p = load_profile("smoke", {"evolve.generations": 2, "develop.train.lr": "1e-3"})
+    assert p.evolve.generations == 2 and p.develop.train.lr == 1e-3
+    p = load_profile("smoke", ["develop.seeds=[3, 4]", "evolve.train.optimizer=adamw", "data.outer_max_tokens=null"])
+    assert p.develop.seeds == [3, 4] and p.evolve.train.optimizer == "adamw" and p.data.outer_max_tokens is None
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ({"evolve.generatons": 2}, "did you mean 'generations'"),
+        ({"evolv.generations": 2}, "did you mean 'evolve'"),
+        ({"evolve.generations": "two"}, "expected an integer"),
+        ({"develop.inits": ["connectome", "randm"]}, "unknown"),
+        ({"evolve.prune_scope": "layer"}, "per_tensor"),
+        ({"evolve.train.optimizer": "sgd"}, "muon_adamw"),
+        ({"evolve.prune_fraction": 1.5}, "prune_fraction"),
+        ({"develop.train.warmup_iters": 100000}, "exceed"),
+    ],
+)
+def test_bad_overrides_are_errors(override, message):
+    with pytest.raises(ConfigError, match=message):
+        load_profile("smoke", override)
+
+
+def test_unknown_profile_and_bad_override_syntax():
+    with pytest.raises(ConfigError, match="did you mean 'smoke'"):
+        load_profile("smok")
+    with pytest.raises(ConfigError, match="key=value"):
+        parse_override("evolve.generations")
+
+
+def test_profile_file_path_and_extends(tmp_path):
+    f = tmp_path / "mine.yaml"
+    f.write_text("extends: smoke\nevolve:\n  generations: 4\n")
+    p = load_profile(str(f))
+    assert p.name == "mine" and p.evolve.generations == 4 and p.model.n_embd == load_profile("smoke").model.n_embd
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("modle: {n_layer: 2}\n")
+    with pytest.raises(ConfigError, match="did you mean 'model'"):
+        load_profile(str(bad))

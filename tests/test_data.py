@@ -1,0 +1,89 @@
+"""Corpora: tokenisation cache with manifest, batches, missing-data errors."""
+
+import json
+import lzma
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from connectome_lib.data import (
+    load_corpus_tokens, resolve_source, token_cache_path, training_batch, validation_batches, window_offsets,
+)
+from connectome_lib.paths import DataMissingError, data_path
+from connectome_lib.tokenizer import EOT_TOKEN_ID, load_tokenizer
+
+
+def _cfg(tmp_path, outer):
+    return SimpleNamespace(data_dir=None, cache_dir=str(tmp_path / "cache"), tokenizer=None, outer=str(outer),
+                           inner=str(outer), val=str(outer), text_field="text",
+                           outer_max_tokens=None, inner_max_tokens=None, val_max_tokens=7)
+
+
+def _write_corpus(path, texts):
+    opener = lzma.open if str(path).endswith(".xz") else open
+    with opener(path, "wt") as f:
+        for i, t in enumerate(texts):
+            f.write(json.dumps({"id": i, "text": t}) + "\n")
+
+
+def test_tokenise_with_manifest_and_eot_separators(tmp_path):
+    corpus = tmp_path / "c.jsonl.xz"
+    _write_corpus(corpus, ["Hello world.", "A second document here."])
+    cfg = _cfg(tmp_path, corpus)
+    tokens = load_corpus_tokens("outer", cfg, progress=False)
+    tok = load_tokenizer()
+    expected = tok("Hello world.")["input_ids"] + [EOT_TOKEN_ID] + tok("A second document here.")["input_ids"] + [EOT_TOKEN_ID]
+    assert tokens.dtype == np.uint16 and tokens.tolist() == expected
+    manifest = json.loads(token_cache_path("outer", cfg).with_suffix(".json").read_text())
+    assert manifest["n_tokens"] == len(expected) and manifest["n_documents"] == 2
+    assert manifest["source"].endswith("c.jsonl.xz") and len(manifest["sha256"]) == 64
+    # a token limit is honoured
+    assert len(load_corpus_tokens("val", cfg, progress=False)) == 7
+    # verified reuse, and a changed corpus is re-tokenised (new cache key)
+    load_corpus_tokens("outer", cfg, progress=False, verify=True)
+    old = token_cache_path("outer", cfg)
+    import os, time
+    _write_corpus(corpus, ["Changed."])
+    os.utime(corpus, (time.time() + 5, time.time() + 5))
+    assert token_cache_path("outer", cfg) != old
+    assert load_corpus_tokens("outer", cfg, progress=False).tolist() == tok("Changed.")["input_ids"] + [EOT_TOKEN_ID]
+
+
+def test_corrupt_cache_detected(tmp_path):
+    corpus = tmp_path / "c.jsonl"
+    _write_corpus(corpus, ["Some text to tokenise."])
+    cfg = _cfg(tmp_path, corpus)
+    load_corpus_tokens("outer", cfg, progress=False)
+    path = token_cache_path("outer", cfg)
+    data = bytearray(path.read_bytes())
+    data[0] ^= 1
+    path.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="checksum"):
+        load_corpus_tokens("outer", cfg, progress=False, verify=True)
+
+
+def test_missing_data_names_file_and_source(tmp_path):
+    with pytest.raises(DataMissingError) as e:
+        data_path("hellaswag", tmp_path)
+    msg = str(e.value)
+    assert "hellaswag_val.jsonl" in msg and "rowanz/hellaswag" in msg and "CONNECTOME_DATA_DIR" in msg
+    with pytest.raises(DataMissingError, match="not found"):
+        resolve_source(str(tmp_path / "nope.jsonl"))
+
+
+def test_default_data_dir_is_shared_data():
+    assert data_path("corpus_outer").exists()
+
+
+def test_batches_are_pure_functions_of_their_coordinates():
+    tokens = np.arange(1000, dtype=np.uint16)
+    a = training_batch(tokens, 16, 4, seed=1, iteration=5)
+    assert a.shape == (4, 17) and (a[:, 1:] - a[:, :-1] == 1).all()
+    assert (a == training_batch(tokens, 16, 4, seed=1, iteration=5)).all()
+    assert not (a == training_batch(tokens, 16, 4, seed=1, iteration=6)).all()
+    assert not np.array_equal(window_offsets(1000, 16, 4, 1, 5, rank=0), window_offsets(1000, 16, 4, 1, 5, rank=1))
+    val = validation_batches(tokens, 16, 4, 3)
+    assert len(val) == 3 and val[0][0, 0] == 0 and val[0][1, 0] == 16
+    with pytest.raises(ValueError, match="too short"):
+        training_batch(np.arange(10, dtype=np.uint16), 16, 2, 0, 0)
