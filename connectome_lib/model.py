@@ -200,7 +200,10 @@ class ConnectomeGPTForCausalLM(ConnectomeGPTPreTrainedModel, GenerationMixin):
 
     ``forward(input_ids, labels=None, attention_mask=None, output_hidden_states=False)`` returns a
     :class:`~transformers.modeling_outputs.CausalLMOutput`. ``labels`` follow the transformers
-    convention (the same tensor as ``input_ids``; shifted inside; ``-100`` is ignored). With
+    convention (the same tensor as ``input_ids``; shifted inside; ``-100`` is ignored).
+    ``logits_to_keep`` (an int: the last n positions; or a 1-D tensor of positions) computes the
+    head only where it is needed: the head is the largest matrix multiplication of a small model
+    with GPT-2's 50k vocabulary, so scoring continuations gets much cheaper. With
     ``output_hidden_states=True``, ``hidden_states`` holds ``n_layer + 1`` tensors: the token
     embeddings (layer 0) and the residual stream after each block; as in GPT-2's transformers
     implementation, the last one has the final normalisation applied.
@@ -236,6 +239,7 @@ class ConnectomeGPTForCausalLM(ConnectomeGPTPreTrainedModel, GenerationMixin):
         labels: torch.LongTensor | None = None,
         output_hidden_states: bool | None = None,
         return_dict: bool | None = None,
+        logits_to_keep: int | torch.Tensor = 0,
         **kwargs,
     ) -> CausalLMOutput:
         if input_ids.shape[1] > self.config.block_size:
@@ -258,9 +262,15 @@ class ConnectomeGPTForCausalLM(ConnectomeGPTPreTrainedModel, GenerationMixin):
         x = rmsnorm(x, self.config.norm_eps)
         if hidden is not None:
             hidden[-1] = x
-        logits = self.lm_head(x)
+        if isinstance(logits_to_keep, int):
+            # 0 keeps every position; n > 0 keeps the last n (the transformers convention)
+            logits = self.lm_head(x if logits_to_keep == 0 else x[:, -logits_to_keep:])
+        else:  # a 1-D tensor of sequence positions
+            logits = self.lm_head(x[:, logits_to_keep.to(x.device)])
         loss = None
         if labels is not None:
+            if logits.shape[1] != labels.shape[1]:
+                raise ValueError("labels need the logits of every position: do not combine them with logits_to_keep")
             loss = F.cross_entropy(
                 logits[:, :-1].reshape(-1, logits.size(-1)).float(),
                 labels[:, 1:].reshape(-1),

@@ -119,3 +119,13 @@ def test_rmsnorm_has_no_weight_and_unit_rms():
 def test_bad_config():
     with pytest.raises(ValueError, match="divisible"):
         ConnectomeGPTConfig(n_embd=30, n_head=4)
+
+
+def test_logits_to_keep(tiny_model):
+    idx = torch.randint(0, 97, (2, 10))
+    full = tiny_model(idx).logits
+    torch.testing.assert_close(tiny_model(idx, logits_to_keep=3).logits, full[:, -3:])
+    pos = torch.tensor([1, 4, 7])
+    torch.testing.assert_close(tiny_model(idx, logits_to_keep=pos).logits, full[:, pos])
+    with pytest.raises(ValueError, match="logits_to_keep"):
+        tiny_model(idx, labels=idx, logits_to_keep=2)
