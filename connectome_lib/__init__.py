@@ -5,6 +5,12 @@ transformers ``Auto*`` classes, so ``AutoModelForCausalLM.from_pretrained(folder
 models without ``trust_remote_code``.
 """
 
+import warnings
+
+# transformers and datasets import tqdm.auto; without ipywidgets it warns once in every Jupyter
+# kernel. Our progress bars are plain text, so the warning is noise.
+warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
+
 from .model import ConnectomeGPTConfig, ConnectomeGPTForCausalLM, count_parameters
 from .paths import DataMissingError, data_path, resolve_data_dir
 from .tokenizer import load_tokenizer

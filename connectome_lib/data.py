@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .layout import write_json_atomic
 from .paths import DATASETS, DataMissingError, data_path, resolve_data_dir
@@ -266,3 +266,15 @@ def validation_batches(tokens: np.ndarray, seq_len: int, batch_size: int, n_batc
         [np.asarray(tokens[i * seq_len : i * seq_len + seq_len + 1], dtype=np.int64) for i in range(n_windows)]
     )
     return [torch.from_numpy(wins[i : i + batch_size]) for i in range(0, n_windows, batch_size)]
+
+
+def corpus_table(data_cfg):
+    """One row per split: source, documents, tokens and tokenisation time (tokenising if needed)."""
+    import pandas as pd
+
+    rows = []
+    for split in SPLITS:
+        m = corpus_manifest(split, data_cfg)
+        rows.append({"split": split, "source": m["source"], "documents": m["n_documents"], "tokens": m["n_tokens"],
+                     "token_limit": m["max_tokens"], "tokenise_seconds": m["seconds"]})
+    return pd.DataFrame(rows)

@@ -153,3 +153,17 @@ def data_path(key: str, data_dir: str | os.PathLike | None = None, must_exist: b
             f"'data_dir' option or the {ENV_VAR} environment variable (now: {root})"
         )
     return path
+
+
+def dataset_table(data_dir: str | os.PathLike | None = None):
+    """Every data set: its file under the data directory, whether it is there, size and source."""
+    import pandas as pd
+
+    root = resolve_data_dir(data_dir)
+    rows = []
+    for d in DATASETS.values():
+        p = root / d.relpath
+        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else (p.stat().st_size if p.exists() else 0)
+        rows.append({"data set": d.key, "file": d.relpath, "present": p.exists(), "MB": round(size / 1e6, 1),
+                     "source": d.source + (f" (hub: {d.hub_id})" if d.hub_id else "")})
+    return pd.DataFrame(rows)

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .config import TrainConfig
 from .data import training_batch, validation_batches

@@ -14,5 +14,5 @@ fi
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "$TORCH_SPEC"
 "$VENV/bin/python" -m pip install -q -e ".[book,test]"
-"$VENV/bin/python" -m ipykernel install --user --name connectome --display-name "connectome (.venv)" >/dev/null
+
 echo "environment ready: $VENV ($("$VENV/bin/python" -c 'import torch, transformers; print("torch", torch.__version__, "transformers", transformers.__version__)'))"

@@ -111,7 +111,8 @@ def evaluate_baselines(
     tokenizer,
     run_task: Callable[[str, torch.nn.Module], TaskResult],
     data_dir=None,
-    limit: int | None = None,
+    futrell_limit: int | None = None,
+    brain_limit: int | None = None,
     roi: str = DEFAULT_ROI,
     folds: int = 5,
     seed: int = 0,
@@ -123,9 +124,9 @@ def evaluate_baselines(
     res = TaskResult("baselines", metadata={"untrained_seed": seed, "untrained_tasks": list(untrained_tasks),
                                             "frequency_corpora": list(frequency_corpora)})
     counts = corpus_word_counts(data_dir, frequency_corpora) if frequency_corpora else None
-    for k, v in reading_time_baselines(tokenizer, data_dir, limit, counts).items():
+    for k, v in reading_time_baselines(tokenizer, data_dir, futrell_limit, counts).items():
         res.add(k, v)
-    for k, v in brain_length_baselines(tokenizer, data_dir, limit, roi, folds, seed, alphas).items():
+    for k, v in brain_length_baselines(tokenizer, data_dir, brain_limit, roi, folds, seed, alphas).items():
         res.add(k, v)
     fresh = untrained_like(model, seed)
     for task in untrained_tasks:

@@ -40,15 +40,19 @@ PAPER_TASKS: tuple[str, ...] = (
 class EvalConfig:
     """What to evaluate and how.
 
-    ``limit`` makes deterministic smoke subsets: the first ``limit`` items of HellaSwag and MMLU
-    (file order), the first ``limit`` pairs of *each* BLiMP paradigm, the first ``limit`` windows
-    of the validation tokens, the first ``limit`` Natural Stories stories' words (``limit`` is
-    then a number of *stories*, at most 10) and the first ``limit`` Tuckute sentences (at least
-    ``brain_folds * 2`` are kept so that cross-validation stays possible). ``None`` = everything.
+    Subsets, for smoke runs and small machines (``None`` = everything; always the first items,
+    so subsets are deterministic): ``limit`` applies to the expensive tasks -- the first
+    ``limit`` items of HellaSwag and MMLU (file order), the first ``limit`` pairs of *each*
+    BLiMP paradigm and the first ``limit`` windows of the validation tokens. The cheap tasks
+    have their own limits: ``futrell_limit`` counts Natural Stories *stories* (at most 10) and
+    ``brain_limit`` Tuckute sentences (at least ``brain_folds * 2`` are kept so that
+    cross-validation stays possible); the baselines use the same two.
     """
 
     tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS))
     limit: int | None = None
+    futrell_limit: int | None = None
+    brain_limit: int | None = None
     batch_size: int = 16
     device: str = "auto"  # "auto" (cuda if available), "cpu", "cuda", "cuda:1", ...
     dtype: str = "float32"  # "float32" or "bfloat16" (bf16 autocast, used on GPU only)
@@ -105,8 +109,10 @@ class EvalConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        if self.limit is not None and self.limit < 1:
-            raise ValueError(f"limit must be a positive integer or None, got {self.limit}")
+        for name in ("limit", "futrell_limit", "brain_limit"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise ValueError(f"{name} must be a positive integer or None, got {value}")
         if self.batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         if self.brain_folds < 2:

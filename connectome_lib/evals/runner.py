@@ -28,7 +28,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from transformers import AutoModelForCausalLM
 
 from .config import ALL_TASKS, EvalConfig

@@ -88,17 +88,20 @@ def run_task(name: str, model: torch.nn.Module, ctx: TaskContext) -> TaskResult:
     if name == "blimp":
         return evaluate_blimp(model, tok, c.data_dir, **common)
     if name == "futrell2018":
-        return evaluate_futrell2018(model, tok, c.data_dir, stride=c.futrell_stride or None, **common)
+        return evaluate_futrell2018(model, tok, c.data_dir, stride=c.futrell_stride or None,
+                                    **{**common, "limit": c.futrell_limit})
     brain = dict(roi=c.brain_roi, folds=c.brain_folds, seed=c.seed, alphas=ctx.alphas)
+    brain_common = {**common, "limit": c.brain_limit}
     if name == "tuckute2024":
-        return evaluate_tuckute2024(model, tok, c.data_dir, **brain, **common)
+        return evaluate_tuckute2024(model, tok, c.data_dir, **brain, **brain_common)
     if name == "language_units":
         return evaluate_language_units(
             model, tok, c.data_dir, fractions=tuple(c.language_units_fractions),
-            n_sentences=c.localizer_n_sentences, localizer=ctx.localizer(), **brain, **common,
+            n_sentences=c.localizer_n_sentences, localizer=ctx.localizer(), **brain, **brain_common,
         )
     # baselines
     return evaluate_baselines(
-        model, tok, lambda task, m: run_task(task, m, ctx), c.data_dir, limit=c.limit,
+        model, tok, lambda task, m: run_task(task, m, ctx), c.data_dir,
+        futrell_limit=c.futrell_limit, brain_limit=c.brain_limit,
         frequency_corpora=tuple(c.frequency_corpora), untrained_tasks=tuple(c.baseline_tasks), **brain,
     )

@@ -1,0 +1,109 @@
+"""What every stage notebook does first: load the profile, resolve folders, print provenance.
+
+Notebooks stay thin: a papermill ``parameters`` cell (``profile``, ``overrides``), then
+``ctx = setup(profile, overrides, stage=...)``, then calls into the library. Paths in a profile
+are relative to the project root (found from the working directory), so a notebook runs the
+same under papermill, nbval and Jupyter. Two environment variables redirect outputs without
+touching the profile — the test suite uses them to keep its runs apart from yours:
+``CONNECTOME_RUNS_DIR`` (run folders) and ``CONNECTOME_RESULTS_DIR`` (exported results).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import platform
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .config import Profile, load_profile
+from .evals.config import EvalConfig
+
+
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``pyproject.toml``, searched upwards from ``start`` (default: cwd)."""
+    here = Path(start or os.getcwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "pyproject.toml").exists() and (d / "connectome_lib").is_dir():
+            return d
+    return Path(__file__).resolve().parent.parent
+
+
+def device_description() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return f"GPU: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
+    return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+
+
+@dataclass
+class StageContext:
+    """The resolved profile and folders of one notebook run."""
+
+    profile: Profile
+    stage: str
+    root: Path
+    run_root: Path
+    results_dir: Path
+
+    def eval_config(self, **changes: Any) -> EvalConfig:
+        """The profile's evaluation options, with its data directory and tokenizer, plus changes."""
+        base = dataclasses.replace(self.profile.evals, data_dir=self.profile.data.data_dir, tokenizer=self.profile.data.tokenizer)
+        return dataclasses.replace(base, **changes)
+
+    def val_tokens(self) -> np.ndarray:
+        """The validation tokens the training curves use (so perplexity matches them)."""
+        from .data import load_corpus_tokens
+
+        return load_corpus_tokens("val", self.profile.data, progress=False)
+
+
+def _absolute(path: str, root: Path) -> str:
+    p = Path(path).expanduser()
+    return str(p if p.is_absolute() else root / p)
+
+
+def setup(profile: str = "cpu", overrides: dict[str, Any] | None = None, stage: str = "", quiet: bool = False) -> StageContext:
+    """Load ``profile`` with ``overrides`` (dotted keys; a misspelt key is an error), make its
+    paths absolute, apply the plotting theme and print where the numbers come from."""
+    root = project_root()
+    p = load_profile(profile, dict(overrides or {}))
+    runs_dir = os.environ.get("CONNECTOME_RUNS_DIR") or p.runs_dir
+    p = dataclasses.replace(
+        p,
+        runs_dir=_absolute(runs_dir, root),
+        data=dataclasses.replace(p.data, cache_dir=_absolute(p.data.cache_dir, root)),
+    )
+    if p.data.data_dir:
+        p.data.data_dir = _absolute(p.data.data_dir, root)
+    results_root = Path(os.environ.get("CONNECTOME_RESULTS_DIR") or root / "results")
+    ctx = StageContext(p, stage, root, Path(p.runs_dir) / p.name, results_root / p.name)
+    from transformers.utils import logging as hf_logging
+
+    from .plots import set_theme
+
+    hf_logging.disable_progress_bar()  # one "Loading weights" bar per checkpoint floods the page
+    set_theme()
+    if not quiet:
+        print(f"stage: {stage or '-'} | profile: {p.name} ({p.description})")
+        print(f"hardware: {device_description()} | profile written for: {p.hardware or '-'}")
+        if overrides:
+            print(f"overrides: {dict(overrides)}")
+    return ctx
+
+
+def key_numbers(values: dict[str, Any], digits: int = 3) -> None:
+    """Print numbers rounded to ``digits`` decimals, one ``name: value`` per line, sorted.
+
+    These lines are what the nbval regression tests compare with the committed references; the
+    rounding makes them stable across runs on one machine.
+    """
+    for k in sorted(values):
+        v = values[k]
+        if isinstance(v, (float, np.floating)):
+            v = "nan" if not np.isfinite(v) else f"{float(v):.{digits}f}"
+        print(f"{k}: {v}")

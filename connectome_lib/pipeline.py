@@ -1,0 +1,181 @@
+"""Run the stage notebooks in order through papermill, for a profile, resumably.
+
+Each stage notebook in ``notebooks/`` is executed with the parameters ``profile`` and
+``overrides`` and written to the output folder (by default ``book/stages/``, where the book
+renders it). A stage whose executed notebook already exists *for the same parameters* is
+skipped, so a stopped pipeline resumes; the library stages inside the notebooks are resumable
+too, so re-running an interrupted stage only redoes what is missing. Executed notebooks are
+written under a temporary name and renamed on success: a failed stage leaves no output that
+would be mistaken for a finished one (its partial notebook is kept as ``*.failed.ipynb``).
+
+Parameters are checked before anything runs: an unknown notebook parameter, a misspelt
+override or an unknown profile is an error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .config import ConfigError, load_profile
+from .notebook import project_root
+
+
+@dataclass(frozen=True)
+class Stage:
+    key: str
+    notebook: str
+    title: str
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("data", "01_data.ipynb", "Data"),
+    Stage("evolution", "02_evolution.ipynb", "Outer loop: evolving the connectome"),
+    Stage("development", "03_development.ipynb", "Inner loop: three kinds of models"),
+    Stage("controls", "04_controls.ipynb", "The connectome and its controls"),
+    Stage("nlp", "05_nlp.ipynb", "NLP evaluations"),
+    Stage("behaviour", "06_behaviour.ipynb", "Behaviour: reading times"),
+    Stage("brain", "07_brain.ipynb", "Brain: fMRI predictivity"),
+    Stage("results", "08_results.ipynb", "Results"),
+)
+STAGE_KEYS = tuple(s.key for s in STAGES)
+
+
+def stage_by_key(key: str) -> Stage:
+    for s in STAGES:
+        if s.key == key or s.notebook.removesuffix(".ipynb") == key:
+            return s
+    raise ConfigError(f"unknown stage {key!r}; stages: {', '.join(STAGE_KEYS)}")
+
+
+def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
+    """Raise :class:`ConfigError` if a parameter is not declared in the notebook's parameters cell."""
+    import papermill
+
+    declared = papermill.inspect_notebook(str(notebook))
+    unknown = sorted(set(parameters) - set(declared))
+    if unknown:
+        raise ConfigError(f"{notebook.name}: unknown parameter(s) {unknown}; declared: {sorted(declared)}")
+
+
+def _executed_parameters(path: Path) -> dict[str, Any] | None:
+    try:
+        meta = json.loads(path.read_text())["metadata"]
+        return meta.get("papermill", {}).get("parameters")
+    except (OSError, ValueError, KeyError):
+        return None
+
+
+def run_stage(
+    stage: str | Stage,
+    profile: str = "cpu",
+    overrides: dict[str, Any] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    notebooks_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    log_output: bool = False,
+    progress: bool = True,
+) -> tuple[Path, bool]:
+    """Execute one stage notebook; return (executed notebook path, whether it ran)."""
+    import papermill
+
+    stage = stage if isinstance(stage, Stage) else stage_by_key(stage)
+    root = project_root()
+    src = Path(notebooks_dir or root / "notebooks") / stage.notebook
+    out = Path(out_dir or root / "book" / "stages") / stage.notebook
+    parameters = {"profile": profile, "overrides": dict(overrides or {})}
+    check_parameters(src, parameters)
+    load_profile(profile, parameters["overrides"])  # fail fast on a bad profile or override
+    if out.exists() and not force and _executed_parameters(out) == parameters:
+        return out, False
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.stem + ".running.ipynb")
+    try:
+        papermill.execute_notebook(
+            str(src), str(tmp), parameters=parameters, kernel_name="python3", cwd=str(root),
+            log_output=log_output, progress_bar=progress,
+        )
+    except BaseException:
+        if tmp.exists():
+            os.replace(tmp, out.with_name(out.stem + ".failed.ipynb"))
+        raise
+    os.replace(tmp, out)
+    failed = out.with_name(out.stem + ".failed.ipynb")
+    if failed.exists():
+        failed.unlink()
+    return out, True
+
+
+def run_pipeline(
+    profile: str = "cpu",
+    overrides: dict[str, Any] | None = None,
+    stages: list[str] | None = None,
+    out_dir: str | os.PathLike | None = None,
+    force: bool = False,
+    log_output: bool = False,
+) -> list[Path]:
+    """Run the stages (all, in order, by default); skip those already executed with the same
+    parameters unless ``force``."""
+    chosen = [stage_by_key(s) for s in stages] if stages else list(STAGES)
+    for s in chosen:  # validate everything before the first (long) stage starts
+        check_parameters(project_root() / "notebooks" / s.notebook, {"profile": profile, "overrides": overrides or {}})
+    load_profile(profile, dict(overrides or {}))
+    paths = []
+    for s in chosen:
+        t0 = time.time()
+        path, ran = run_stage(s, profile, overrides, out_dir, force=force, log_output=log_output)
+        print(f"[{s.key:11s}] {'ran' if ran else 'skipped (already executed with these parameters)'}"
+              f"{f' in {time.time() - t0:.0f} s' if ran else ''} -> {path}", flush=True)
+        paths.append(path)
+    return paths
+
+
+def build_book(root: str | os.PathLike | None = None, strict: bool = True) -> int:
+    """Build the Jupyter Book (HTML) with warnings treated as errors; return the exit code."""
+    root = Path(root or project_root())
+    cmd = [sys.executable, "-m", "jupyter_book", "build", str(root), "--keep-going"]
+    if strict:
+        cmd.insert(5, "--warningiserror")
+    return subprocess.call(cmd)
+
+
+def _parse_overrides(items: list[str]) -> dict[str, Any]:
+    from .config import parse_override
+
+    return dict(parse_override(i) for i in items)
+
+
+def _cmd_pipeline(args: argparse.Namespace) -> int:
+    overrides = _parse_overrides(args.overrides)
+    run_pipeline(args.profile, overrides, args.stages, args.out_dir, force=args.force, log_output=args.log_output)
+    if args.build_book:
+        return build_book()
+    return 0
+
+
+def add_parser(subparsers) -> argparse.ArgumentParser:
+    """Register ``connectome pipeline`` on the top-level CLI."""
+    p = subparsers.add_parser(
+        "pipeline",
+        help="run the stage notebooks (papermill) for a profile and optionally build the book",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--profile", default="cpu", help="profile name or YAML path (default: cpu)")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a profile field by dotted name (repeatable), passed to every notebook")
+    p.add_argument("--stages", nargs="+", choices=STAGE_KEYS, metavar="STAGE",
+                   help=f"run only these stages, in pipeline order ({', '.join(STAGE_KEYS)})")
+    p.add_argument("--out-dir", help="where executed notebooks go (default: book/stages)")
+    p.add_argument("--force", action="store_true", help="re-execute stages even if already executed")
+    p.add_argument("--log-output", action="store_true", help="stream the notebooks' output to the terminal")
+    p.add_argument("--build-book", action="store_true", help="build the Jupyter Book afterwards (warnings are errors)")
+    p.set_defaults(func=_cmd_pipeline)
+    return p
