@@ -161,3 +161,55 @@ def compare_with_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
     return p[["label", "task", "metric", "paper", "paper_se"]].merge(
         o[["label", "task", "metric", "ours", "ours_se", "n_seeds"]], on=["label", "task", "metric"], how="left"
     )
+
+
+#: the measures of the paper's claim: (task, metric, higher is better, what it is)
+CLAIM_MEASURES = [
+    ("perplexity", "loss", False, "validation loss"),
+    ("hellaswag", "acc_norm", True, "HellaSwag acc_norm"),
+    ("mmlu", "acc", True, "MMLU accuracy"),
+    ("blimp", "acc", True, "BLiMP accuracy (not in the paper)"),
+    ("futrell2018", "r", True, "reading-time r"),
+    ("tuckute2024", "r_best", True, "brain predictivity, best layer"),
+    ("language_units", "r_top1pct", True, "brain predictivity, top 1% language units"),
+    ("language_units", "r_top10pct", True, "brain predictivity, top 10% language units"),
+]
+
+
+def claim_table(summary_df: pd.DataFrame, measures=None, z: float = 2.0) -> pd.DataFrame:
+    """Does the Connectome model beat or match each control on each measure?
+
+    For each measure and control: the difference Connectome - control (signed so that positive
+    is better for the Connectome model), its standard error sqrt(se_a^2 + se_b^2) from the seed
+    SEs, and a verdict: ``better`` / ``worse`` when the difference exceeds ``z`` standard errors,
+    else ``on par``; ``n/a`` when a model is missing; with one seed (no SE) the verdict says so.
+    """
+    rows = []
+    s = summary_df.set_index(["label", "task", "metric"])
+    for task, metric, higher, name in measures or CLAIM_MEASURES:
+        for control in ("RandomConnectome", "NoConnectome"):
+            try:
+                a, b = s.loc[("Connectome", task, metric)], s.loc[(control, task, metric)]
+            except KeyError:
+                continue
+            sign = 1.0 if higher else -1.0
+            diff = sign * (a["mean"] - b["mean"])
+            se = float(np.sqrt(np.nansum([a["se"] ** 2, b["se"] ** 2]))) if not (np.isnan(a["se"]) and np.isnan(b["se"])) else float("nan")
+            if np.isnan(se) or se == 0:
+                verdict = "better (1 seed)" if diff > 0 else "worse (1 seed)" if diff < 0 else "equal"
+            else:
+                verdict = "better" if diff > z * se else "worse" if diff < -z * se else "on par"
+            rows.append({"measure": name, "vs": control, "Connectome": a["mean"], "control": b["mean"],
+                         "advantage": diff, "se": se, "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def book_results_dir(profile: str | None = None) -> Path:
+    """The exported results the book shows: ``$CONNECTOME_RESULTS_DIR`` (default ``results/``)
+    / ``$CONNECTOME_BOOK_PROFILE`` (default ``cpu``)."""
+    import os
+
+    from .notebook import project_root
+
+    root = Path(os.environ.get("CONNECTOME_RESULTS_DIR") or project_root() / "results")
+    return root / (profile or os.environ.get("CONNECTOME_BOOK_PROFILE") or "cpu")
