@@ -40,3 +40,19 @@ def test_develop_without_connectome_explains(tmp_path, capsys):
               "--no-progress", "--set", f"data.cache_dir={tmp_path / 'cache'}"])
     assert e.value.code == 1
     assert "run the outer loop first" in capsys.readouterr().err
+
+
+def test_evaluate_with_profile_needs_a_run(tmp_path, capsys):
+    from connectome_lib.evals.cli import build_config, configure_parser
+    import argparse
+
+    p = argparse.ArgumentParser()
+    configure_parser(p)
+    args = p.parse_args(["--profile", "smoke", "--set", "limit=3"])
+    from connectome_lib.config import load_profile
+
+    cfg = build_config(args, load_profile("smoke"))
+    assert cfg.limit == 3 and cfg.brain_limit == load_profile("smoke").evals.brain_limit
+    with pytest.raises(SystemExit):
+        main(["evaluate", "--profile", "smoke", "--set", "progress=false", "--results", str(tmp_path / "r.csv"),
+              "--run", str(tmp_path / "no-run")])

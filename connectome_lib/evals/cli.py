@@ -67,8 +67,12 @@ def add_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def configure_parser(p: argparse.ArgumentParser) -> None:
-    p.add_argument("path", help="model folder, training folder, or (with --run) run root")
+    p.add_argument("path", nargs="?", help="model folder, training folder, or (with --run) run root; "
+                   "with --profile and no PATH: the profile's run root (every inner-loop model)")
     p.add_argument("--run", action="store_true", help="PATH is a run root: evaluate every develop/* folder")
+    p.add_argument("--profile", help="take the options from this profile's 'evals' section (and its data "
+                   "directory, tokenizer and validation corpus, so the loss matches the training curves); "
+                   "--config/--set/shortcuts still override")
     p.add_argument("--config", help="YAML file with EvalConfig fields (or an 'evals:' section)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override one EvalConfig field (repeatable)")
@@ -82,11 +86,21 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.set_defaults(func=run_from_args)
 
 
-def build_config(args: argparse.Namespace) -> EvalConfig:
+def _profile(args: argparse.Namespace):
+    if not getattr(args, "profile", None):
+        return None
+    from ..config import load_profile
+
+    return load_profile(args.profile)
+
+
+def build_config(args: argparse.Namespace, profile=None) -> EvalConfig:
     values = {}
+    if profile is not None:
+        values = {**profile.evals.to_dict(), "data_dir": profile.data.data_dir, "tokenizer": profile.data.tokenizer}
     if args.config:
         loaded = yaml.safe_load(Path(args.config).read_text()) or {}
-        values = loaded.get("evals", loaded)
+        values = {**values, **loaded.get("evals", loaded)}
     cfg = apply_overrides(EvalConfig.from_dict(values), args.overrides, prefix="evals.")
     short = {"tasks": args.tasks.split(",") if args.tasks else None, "limit": args.limit,
              "device": args.device, "batch_size": args.batch_size}
@@ -103,8 +117,18 @@ def load_val_tokens(path: str | None):
 def run_from_args(args: argparse.Namespace) -> int:
     from .runner import evaluate, evaluate_run
 
-    cfg = build_config(args)
+    profile = _profile(args)
+    cfg = build_config(args, profile)
     val = load_val_tokens(args.val_tokens)
+    if profile is not None:
+        if val is None:
+            from ..data import load_corpus_tokens
+
+            val = lambda: load_corpus_tokens("val", profile.data, progress=cfg.progress)  # noqa: E731
+        if args.path is None:
+            args.path, args.run = str(profile.run_root), True
+    if args.path is None:
+        raise SystemExit("evaluate: give a PATH, or --profile to evaluate that profile's run")
     if args.run:
         df = evaluate_run(args.path, cfg, val_tokens=val, results_path=args.results)
     else:
