@@ -5,7 +5,10 @@ float32, batch size 16. Each task first runs on a subset; when the subset's time
 linearly to the full data set is under ``--full-under`` seconds (default 120) the full task is
 run and timed, otherwise the extrapolation is reported and labelled as such.
 
-    python bench/bench_evals.py [--full-under 120] [--device cpu] [--out bench/bench_evals.csv]
+    python bench/bench_evals.py [--full-under 120] [--device cpu] [--threads N] [--out bench/bench_evals.csv]
+
+``--threads`` pins torch's CPU threads (default: torch's choice); on a shared machine,
+``--threads 1`` gives steadier numbers for before/after comparisons.
 """
 
 from __future__ import annotations
@@ -43,8 +46,11 @@ def main() -> None:
     ap.add_argument("--full-under", type=float, default=120.0)
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--tasks", default=",".join(PLAN))
+    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     ap.add_argument("--out", default=str(Path(__file__).with_suffix(".csv")))
     args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     model = ConnectomeGPTForCausalLM(ConnectomeGPTConfig(n_layer=2, n_embd=64, n_head=2, block_size=256)).eval()
     model.to(args.device)
@@ -72,7 +78,8 @@ def main() -> None:
             t, est, kind, limit = time.perf_counter() - t0, None, "full", None
             est = t
         rows.append({"task": task, "run": kind, "limit": limit, "unit": unit, "seconds": round(t, 1),
-                     "full_seconds": round(est, 1), "full_is": "measured" if kind == "full" else "extrapolated"})
+                     "full_seconds": round(est, 1), "full_is": "measured" if kind == "full" else "extrapolated",
+                     "threads": torch.get_num_threads()})
         print(rows[-1], flush=True)
     df = pd.DataFrame(rows)
     df.to_csv(args.out, index=False)

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 import torch
 
+from connectome_lib.evals import scoring
+from connectome_lib.evals.perplexity import summed_cross_entropy
 from connectome_lib.evals.scoring import (
     LoglikRequest,
+    accepts_logits_to_keep,
     context_window,
     encode_request,
     score_requests,
@@ -140,3 +143,121 @@ def test_sentence_features_last_and_mean_tokens():
         assert mean[0][i, 0] == pytest.approx(np.mean(ids))
     with pytest.raises(ValueError, match="pool"):
         sentence_features(lm, tok, sents, "max", progress=False)
+
+
+# --------------------------------------------------------------------------------------------
+# logits_to_keep: the reduced-logits path must equal the full-logits path
+
+
+class FullLogitsOnly(torch.nn.Module):
+    """Wraps a causal LM behind a ``forward`` without ``logits_to_keep`` (the fallback path)."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.config = model.config
+
+    def forward(self, input_ids, attention_mask=None, **kw):
+        assert "logits_to_keep" not in kw
+        return self.model(input_ids=input_ids, attention_mask=attention_mask)
+
+
+def reference_score(model, requests, batch_size):
+    """The scorer before logits_to_keep: full logits, one log-softmax per row (batched, padded)."""
+    window = context_window(model)
+    inputs = {}
+    for i, r in enumerate(requests):
+        inputs.setdefault((r.context_ids + r.continuation_ids)[-(window + 1):][:-1], []).append(i)
+    order = sorted(inputs, key=lambda s: (-len(s), s))
+    out = [None] * len(requests)
+    for start in range(0, len(order), batch_size):
+        seqs = order[start : start + batch_size]
+        ids = torch.zeros(len(seqs), max(map(len, seqs)), dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for b, s in enumerate(seqs):
+            ids[b, : len(s)] = torch.tensor(s)
+            mask[b, : len(s)] = 1
+        with torch.no_grad():
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        for b, s in enumerate(seqs):
+            logp = torch.log_softmax(logits[b, : len(s)].float(), -1)
+            for i in inputs[s]:
+                cont = requests[i].continuation_ids
+                out[i] = sum(logp[len(s) - len(cont) + k, c].item() for k, c in enumerate(cont))
+    return out
+
+
+def random_requests(seed, n, window):
+    """Varied context/continuation lengths, some longer than the window (left truncation), some
+    sharing their model input (MMLU-style one-token answers), duplicates included."""
+    rng = np.random.default_rng(seed)
+    reqs = []
+    for _ in range(n):
+        ctx = tuple(int(t) for t in rng.integers(0, 50000, rng.integers(1, window + 20)))
+        cont = tuple(int(t) for t in rng.integers(0, 50000, rng.integers(1, min(window, 12))))
+        reqs.append(LoglikRequest(ctx, cont, len(cont)))
+    ctx = tuple(int(t) for t in rng.integers(0, 50000, 9))
+    reqs += [LoglikRequest(ctx, (int(a),), 1) for a in rng.integers(0, 50000, 4)]
+    reqs += [reqs[0], reqs[-1]]
+    return reqs
+
+
+@pytest.mark.parametrize("make", [lambda: tiny_gpt2(n_positions=32), lambda: tiny_connectome_gpt(block_size=32)],
+                         ids=["gpt2", "connectome_gpt"])
+@pytest.mark.parametrize("batch_size", [1, 6])
+def test_kept_logits_equal_full_logits(make, batch_size, monkeypatch):
+    model = make()
+    assert accepts_logits_to_keep(model) and not accepts_logits_to_keep(FullLogitsOnly(model))
+    assert not accepts_logits_to_keep(BigramLM(random_table()))  # **kw alone does not count
+    reqs = random_requests(batch_size, 16, window=32)
+    ref = reference_score(model, reqs, batch_size)
+    kept = [r.loglik for r in score_requests(model, reqs, batch_size=batch_size, progress=False)]
+    full = [r.loglik for r in score_requests(FullLogitsOnly(model), reqs, batch_size=batch_size, progress=False)]
+    np.testing.assert_allclose(kept, ref, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(full, ref, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(scoring, "LOGPROB_BLOCK", 3)  # many small normalisation blocks
+    small = [r.loglik for r in score_requests(model, reqs, batch_size=batch_size, progress=False)]
+    np.testing.assert_allclose(small, ref, rtol=1e-5, atol=1e-5)
+
+
+def test_logits_at_passes_positions_only_when_supported():
+    seen = []
+
+    class Spy(torch.nn.Module):
+        config = SimpleNamespace(n_positions=8)
+
+        def forward(self, input_ids, attention_mask=None, logits_to_keep=0):
+            seen.append(logits_to_keep)
+            return SimpleNamespace(logits=torch.randn(*input_ids.shape, 5)[:, logits_to_keep if torch.is_tensor(logits_to_keep) else slice(None)])
+
+    ids = torch.zeros(2, 6, dtype=torch.long)
+    assert scoring.logits_at(Spy(), ids, torch.tensor([2, 3, 5])).shape == (2, 3, 5)
+    assert seen[-1].tolist() == [2, 3, 5]
+    assert scoring.logits_at(Spy(), ids, torch.arange(6)).shape == (2, 6, 5)  # all: nothing passed
+    assert seen[-1] == 0
+
+
+@pytest.mark.parametrize("make", [lambda: tiny_gpt2(n_positions=32), lambda: tiny_connectome_gpt(block_size=32)],
+                         ids=["gpt2", "connectome_gpt"])
+def test_sliding_window_kept_logits_equal_full_logits(make):
+    model = make()
+    ids = [int(t) for t in np.random.default_rng(3).integers(0, 50000, 150)]
+    ref = np.zeros(len(ids) - 1)
+    for s, e, first in sliding_windows(len(ids), 32, 12):
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=torch.tensor([ids[s:e]])).logits[0].float(), -1)
+        for t in range(first, e):
+            ref[t - 1] = -logp[t - s - 1, ids[t]].item()
+    for bs in (1, 3):
+        for m in (model, FullLogitsOnly(model)):
+            np.testing.assert_allclose(token_surprisals(m, ids, stride=12, batch_size=bs), ref, rtol=1e-5, atol=1e-5)
+    short = ids[:20]  # a single, short window
+    np.testing.assert_allclose(token_surprisals(model, short), token_surprisals(FullLogitsOnly(model), short),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_blocked_cross_entropy_equals_one_cross_entropy():
+    logits = torch.randn(300, 1000) * 3
+    y = torch.randint(0, 1000, (300,))
+    direct = torch.nn.functional.cross_entropy(logits.double(), y, reduction="sum").item()
+    assert summed_cross_entropy(logits, y) == pytest.approx(direct, rel=1e-6)

@@ -9,13 +9,19 @@ Works with any transformers causal LM (``model(input_ids=..., attention_mask=...
   batching, requests with identical model inputs computed once (MMLU's four one-token answers
   share one forward pass), results in input order.
 * :func:`token_surprisals` -- per-token surprisal of a long token sequence with a sliding window.
+
+Both compute the LM head only at the positions they score (``logits_to_keep``, when the model's
+``forward`` has it; see :func:`logits_at`): for a small model with GPT-2's 50k vocabulary the
+head and the log-softmax over the vocabulary are most of the cost of a forward pass.
 * :func:`sentence_features` -- per-layer hidden states of sentences (last token or mean).
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
 import math
+import weakref
 from dataclasses import dataclass
 from typing import Iterator, Sequence
 
@@ -66,6 +72,31 @@ def model_device(model: torch.nn.Module) -> torch.device:
         return torch.device("cpu")
 
 
+_KEEPS_LOGITS: "weakref.WeakKeyDictionary[torch.nn.Module, bool]" = weakref.WeakKeyDictionary()
+
+
+def accepts_logits_to_keep(model: torch.nn.Module) -> bool:
+    """Whether ``model.forward`` has a ``logits_to_keep`` parameter (transformers v5 causal LMs
+    and ours do); inspected once per model and cached.
+
+    A bare ``**kwargs`` does not count: a model that silently swallowed the argument would
+    return every position's logits.
+    """
+    try:
+        return _KEEPS_LOGITS[model]
+    except (KeyError, TypeError):
+        pass
+    try:
+        ok = "logits_to_keep" in inspect.signature(model.forward).parameters
+    except (TypeError, ValueError):  # no introspectable signature
+        ok = False
+    try:
+        _KEEPS_LOGITS[model] = ok
+    except TypeError:  # not weak-referenceable: just do not cache
+        pass
+    return ok
+
+
 def forward(
     model: torch.nn.Module,
     input_ids: torch.Tensor,
@@ -82,6 +113,65 @@ def forward(
         kwargs["output_hidden_states"] = True
     with torch.inference_mode(), autocast(device, dtype):
         return model(**kwargs)
+
+
+def logits_at(
+    model: torch.nn.Module,
+    input_ids: torch.Tensor,
+    positions: torch.Tensor,
+    attention_mask: torch.Tensor | None = None,
+    dtype: str = "float32",
+) -> torch.Tensor:
+    """Logits at the sequence ``positions`` (1-D, sorted, the same for every row) only:
+    ``(batch, len(positions), vocab)``.
+
+    With a small model and GPT-2's 50k vocabulary the LM head (``T x C x V``) dominates the cost
+    of a forward pass, so the head is computed only where needed by passing the positions as
+    ``logits_to_keep`` when the model supports it; otherwise (or if the model ignored it) the
+    full logits are computed and indexed, with the same result.
+    """
+    device = input_ids.device
+    positions = positions.to(device)
+    kwargs = {"input_ids": input_ids}
+    if attention_mask is not None:
+        kwargs["attention_mask"] = attention_mask
+    if accepts_logits_to_keep(model) and len(positions) < input_ids.shape[1]:
+        kwargs["logits_to_keep"] = positions
+    with torch.inference_mode(), autocast(device, dtype):
+        logits = model(**kwargs).logits
+        if logits.shape[1] != len(positions):  # full logits (no support, or nothing to drop)
+            logits = logits[:, positions]
+    return logits
+
+
+LOGPROB_BLOCK = 64
+"""Rows of logits normalised together by :func:`token_logprobs` (64 x 50k float32 = 13 MB)."""
+
+
+def token_logprobs(logits: torch.Tensor, rows: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """``log_softmax(logits[rows[m]])[targets[m]]`` for every ``m``, in float32.
+
+    ``logits`` is ``(N, V)``; ``rows`` and ``targets`` are 1-D of the same length ``M`` (a row
+    may appear several times, e.g. MMLU's four one-token answers after one context: it is
+    normalised once). The rows are normalised in consecutive blocks of :data:`LOGPROB_BLOCK`
+    (views, no copy), skipping blocks that hold no requested row: one vocabulary-sized
+    log-softmax over a whole batch allocates hundreds of MB per call, which on CPU costs ~3x
+    more than reusing a small, cache-resident block (measured for 4,096 x 50,304).
+    """
+    device = logits.device
+    rows, targets = rows.to(device), targets.to(device)
+    order = torch.argsort(rows)
+    sorted_rows = rows[order]
+    starts = torch.arange(0, logits.shape[0] + LOGPROB_BLOCK, LOGPROB_BLOCK, device=device)
+    bounds = torch.searchsorted(sorted_rows, starts).tolist()  # requests of block k: bounds[k:k+2]
+    out = torch.empty(len(rows), dtype=torch.float32, device=device)
+    for k, start in enumerate(range(0, logits.shape[0], LOGPROB_BLOCK)):
+        if bounds[k] == bounds[k + 1]:
+            continue
+        lp = F.log_softmax(logits[start : start + LOGPROB_BLOCK].float(), dim=-1)
+        sel = order[bounds[k] : bounds[k + 1]]
+        out[sel] = lp[rows[sel] - start, targets[sel]]
+    return out
 
 
 def pad_batch(seqs: Sequence[Sequence[int]], pad_id: int, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
@@ -162,6 +252,12 @@ def score_requests(
     deduplicated, sorted longest first, right-padded into batches and run under
     ``inference_mode``; log-probabilities are computed in float32. Results come back in input
     order.
+
+    Only the positions that predict a continuation token matter, so per batch the union of
+    those positions is passed to the model as ``logits_to_keep`` (see :func:`logits_at`; models
+    without it get full logits, indexed afterwards), and the log-softmax is computed once per
+    needed position for all requests of the batch together, in float32
+    (:func:`token_logprobs`).
     """
     if not requests:
         return []
@@ -182,17 +278,28 @@ def score_requests(
     for rows in tqdm(list(batches(len(order), batch_size)), desc=desc, disable=not progress, leave=False):
         seqs = [order[j] for j in rows]
         ids, mask = pad_batch(seqs, pad_id, device)
-        logits = forward(model, ids, mask, dtype=dtype).logits
-        for b, seq in enumerate(seqs):
-            reqs = inputs[seq]
-            first = len(seq) - max(len(requests[i].continuation_ids) for i in reqs)
-            logp = F.log_softmax(logits[b, first : len(seq)].float(), dim=-1)
-            for i in reqs:
-                cont = requests[i].continuation_ids
-                rows_lp = logp[len(seq) - len(cont) - first :]
-                target = torch.as_tensor(cont, device=logp.device)
-                ll = rows_lp.gather(1, target[:, None]).sum().item()
-                out[i] = LoglikResult(ll, len(cont), requests[i].n_chars)
+        reqs = [(b, i) for b, seq in enumerate(seqs) for i in inputs[seq]]
+        # continuation token k of a request with L tokens is predicted at position len(seq) - L + k
+        needed = torch.zeros(ids.shape[1], dtype=torch.bool)
+        for b, i in reqs:
+            needed[len(seqs[b]) - len(requests[i].continuation_ids) : len(seqs[b])] = True
+        keep = needed.nonzero()[:, 0]
+        slot = needed.long().cumsum(0) - 1  # sequence position -> index among the kept ones
+        logits = logits_at(model, ids, keep, mask, dtype)  # (B, K, V)
+        # flatten every (request, continuation token) of the batch, then score them all at once
+        owner, row, pos, tgt = [], [], [], []
+        for r, (b, i) in enumerate(reqs):
+            cont = requests[i].continuation_ids
+            owner += [r] * len(cont)
+            row += [b] * len(cont)
+            pos += range(len(seqs[b]) - len(cont), len(seqs[b]))
+            tgt += cont
+        flat_rows = torch.tensor(row) * len(keep) + slot[torch.tensor(pos)]  # rows of (B*K, V)
+        lp = token_logprobs(logits.reshape(-1, logits.shape[-1]), flat_rows, torch.tensor(tgt))
+        sums = torch.zeros(len(reqs), dtype=torch.float64, device=lp.device)
+        sums.index_add_(0, torch.tensor(owner, device=lp.device), lp.double())
+        for (b, i), ll in zip(reqs, sums.tolist()):
+            out[i] = LoglikResult(ll, len(requests[i].continuation_ids), requests[i].n_chars)
     return out  # type: ignore[return-value]
 
 
@@ -233,6 +340,10 @@ def token_surprisals(
 
     Sequences longer than the model's window are scored with :func:`sliding_windows`
     (``stride`` defaults to half the window). Returns an array of ``len(ids) - 1`` floats.
+
+    Only the positions predicting a window's newly scored targets are needed, so they are
+    passed as ``logits_to_keep`` (see :func:`logits_at`); the first window, which scores nearly
+    every position, is batched alone so that it does not widen the kept range of the others.
     """
     window = window or context_window(model)
     stride = stride or max(1, window // 2)
@@ -240,16 +351,29 @@ def token_surprisals(
     ids_t = torch.as_tensor(list(ids), dtype=torch.long)
     spans = sliding_windows(len(ids_t), window, stride)
     out = np.full(len(ids_t) - 1, np.nan)
-    for rows in batches(len(spans), batch_size):
-        chunk = [spans[j] for j in rows]
+    # The first window scores (almost) all its positions, the later ones only their last
+    # ``stride`` or so targets; keeping the first window in a batch of its own lets every other
+    # batch compute the LM head on the newly scored positions only.
+    groups = [[0]] + [[j + 1 for j in rows] for rows in batches(len(spans) - 1, batch_size)]
+    for group in groups:
+        chunk = [spans[j] for j in group]
         seqs = [ids_t[s:e].tolist() for s, e, _ in chunk]
         x, mask = pad_batch(seqs, 0, device)
-        logits = forward(model, x, mask, dtype=dtype).logits
-        for b, (s, e, first) in enumerate(chunk):
-            pos = torch.arange(first - s - 1, e - s - 1, device=logits.device)  # predicting positions
-            lp = F.log_softmax(logits[b, pos].float(), dim=-1)
-            tgt = x[b, pos + 1]
-            out[first - 1 : e - 1] = (-lp.gather(1, tgt[:, None])[:, 0]).cpu().numpy()
+        # window-relative positions predicting the new targets: first-s-1 .. e-s-2 for each window
+        lo = min(first - s - 1 for s, _, first in chunk)
+        hi = max(e - s - 1 for s, e, _ in chunk)
+        keep = torch.arange(lo, hi)
+        logits = logits_at(model, x, keep, mask, dtype)  # (B, hi - lo, V)
+        # logits row b * K + k predicts x[b, lo + k + 1]; score only each window's new targets
+        K = hi - lo
+        new = [(b, first - s - 1 - lo, e - s - 1 - lo) for b, (s, e, first) in enumerate(chunk)]
+        rows = torch.cat([torch.arange(b * K + a, b * K + z) for b, a, z in new])
+        tgt = x[:, lo + 1 : hi + 1].reshape(-1)[rows.to(x.device)]  # hi <= longest window - 1
+        surprisal = (-token_logprobs(logits.reshape(-1, logits.shape[-1]), rows, tgt)).cpu().numpy()
+        done = 0
+        for (b, a, z), (s, e, first) in zip(new, chunk):
+            out[first - 1 : e - 1] = surprisal[done : done + z - a]
+            done += z - a
     assert not np.isnan(out).any()
     return out
 
