@@ -35,7 +35,7 @@ import re
 import numpy as np
 import pandas as pd
 from scipy.stats import pearsonr
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .results import TaskResult
 from .scoring import token_surprisals

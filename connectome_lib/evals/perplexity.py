@@ -15,7 +15,7 @@ import math
 import numpy as np
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from .results import TaskResult
 from .scoring import LOGPROB_BLOCK, batches, context_window, forward, model_device
