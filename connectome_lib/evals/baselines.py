@@ -119,11 +119,13 @@ def evaluate_baselines(
     alphas=None,
     frequency_corpora=("corpus_val", "corpus_inner"),
     untrained_tasks=("futrell2018", "tuckute2024"),
+    counts: Counter | None = None,
 ) -> TaskResult:
     """All baselines of the module docstring; ``run_task(name, model)`` evaluates one task."""
     res = TaskResult("baselines", metadata={"untrained_seed": seed, "untrained_tasks": list(untrained_tasks),
                                             "frequency_corpora": list(frequency_corpora)})
-    counts = corpus_word_counts(data_dir, frequency_corpora) if frequency_corpora else None
+    if counts is None and frequency_corpora:
+        counts = corpus_word_counts(data_dir, frequency_corpora)
     for k, v in reading_time_baselines(tokenizer, data_dir, futrell_limit, counts).items():
         res.add(k, v)
     for k, v in brain_length_baselines(tokenizer, data_dir, brain_limit, roi, folds, seed, alphas).items():

@@ -43,7 +43,9 @@ class EvalConfig:
     Subsets, for smoke runs and small machines (``None`` = everything; always the first items,
     so subsets are deterministic): ``limit`` applies to the expensive tasks -- the first
     ``limit`` items of HellaSwag and MMLU (file order), the first ``limit`` pairs of *each*
-    BLiMP paradigm and the first ``limit`` windows of the validation tokens. The cheap tasks
+    BLiMP paradigm (``blimp_limit`` instead, when set: BLiMP scores every token of 67,000
+    pairs and is the slowest task on a CPU) and the first ``limit`` windows of the validation
+    tokens. The cheap tasks
     have their own limits: ``futrell_limit`` counts Natural Stories *stories* (at most 10) and
     ``brain_limit`` Tuckute sentences (at least ``brain_folds * 2`` are kept so that
     cross-validation stays possible); the baselines use the same two.
@@ -51,6 +53,7 @@ class EvalConfig:
 
     tasks: list[str] = field(default_factory=lambda: list(PAPER_TASKS))
     limit: int | None = None
+    blimp_limit: int | None = None
     futrell_limit: int | None = None
     brain_limit: int | None = None
     batch_size: int = 16
@@ -109,7 +112,7 @@ class EvalConfig:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        for name in ("limit", "futrell_limit", "brain_limit"):
+        for name in ("limit", "blimp_limit", "futrell_limit", "brain_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ValueError(f"{name} must be a positive integer or None, got {value}")

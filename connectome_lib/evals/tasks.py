@@ -14,7 +14,7 @@ from typing import Any, Callable, Union
 import numpy as np
 import torch
 
-from .baselines import evaluate_baselines
+from .baselines import corpus_word_counts, evaluate_baselines
 from .blimp import evaluate_blimp
 from .config import ALL_TASKS, EvalConfig
 from .futrell2018 import evaluate_futrell2018
@@ -86,7 +86,7 @@ def run_task(name: str, model: torch.nn.Module, ctx: TaskContext) -> TaskResult:
     if name == "mmlu":
         return evaluate_mmlu(model, tok, c.data_dir, prompt=c.mmlu_prompt, **common)
     if name == "blimp":
-        return evaluate_blimp(model, tok, c.data_dir, **common)
+        return evaluate_blimp(model, tok, c.data_dir, **{**common, "limit": c.blimp_limit or c.limit})
     if name == "futrell2018":
         return evaluate_futrell2018(model, tok, c.data_dir, stride=c.futrell_stride or None,
                                     **{**common, "limit": c.futrell_limit})
@@ -99,9 +99,12 @@ def run_task(name: str, model: torch.nn.Module, ctx: TaskContext) -> TaskResult:
             model, tok, c.data_dir, fractions=tuple(c.language_units_fractions),
             n_sentences=c.localizer_n_sentences, localizer=ctx.localizer(), **brain, **brain_common,
         )
-    # baselines
+    # baselines; the corpus word counts are model-independent: count once per session
+    if c.frequency_corpora and "word_counts" not in ctx.cache:
+        ctx.cache["word_counts"] = corpus_word_counts(c.data_dir, tuple(c.frequency_corpora))
     return evaluate_baselines(
         model, tok, lambda task, m: run_task(task, m, ctx), c.data_dir,
         futrell_limit=c.futrell_limit, brain_limit=c.brain_limit,
-        frequency_corpora=tuple(c.frequency_corpora), untrained_tasks=tuple(c.baseline_tasks), **brain,
+        frequency_corpora=tuple(c.frequency_corpora), untrained_tasks=tuple(c.baseline_tasks),
+        counts=ctx.cache.get("word_counts"), **brain,
     )
