@@ -9,7 +9,7 @@ cd "$(dirname "$0")/.."
 PROFILE=${PROFILE:-cpu}
 bash scripts/setup.sh
 VENV=${VENV:-.venv}
-export PATH="$PWD/$VENV/bin:$PATH"
+export PATH="$(cd "$VENV" && pwd)/bin:$PATH"
 export CONNECTOME_BOOK_PROFILE="$PROFILE"
 connectome pipeline --profile "$PROFILE" "$@"
 jupyter-book build . --warningiserror --keep-going

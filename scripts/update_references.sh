@@ -6,7 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 [ -x "$VENV/bin/python" ] || bash scripts/setup.sh
-export PATH="$PWD/$VENV/bin:$PATH"
+export PATH="$(cd "$VENV" && pwd)/bin:$PATH"
 export CONNECTOME_RUNS_DIR="$PWD/.cache/references/runs" CONNECTOME_RESULTS_DIR="$PWD/.cache/references/results"
 rm -rf .cache/references
 connectome pipeline --profile smoke --out-dir tests/nbval --force
