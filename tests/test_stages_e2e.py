@@ -77,3 +77,25 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
     assert out.returncode == 0, out.stderr[-3000:]
     c = Connectome.load(tmp_path / "runs" / "smoke" / "evolve" / "connectome.cmask")
     assert c.density() == pytest.approx(0.64, abs=1e-3)
+
+
+@pytest.mark.slow
+def test_lottery_ticket_rewind(tiny_profile):
+    """reset=rewind: generation g > 0 starts from generation 0's weights at rewind_iter, masked."""
+    import dataclasses
+
+    from safetensors.torch import load_file
+
+    p = dataclasses.replace(tiny_profile, evolve=dataclasses.replace(
+        tiny_profile.evolve, generations=2, reset="rewind", rewind_iter=2,
+        train=dataclasses.replace(tiny_profile.evolve.train, checkpoint_iters=[0, 2])))
+    stages.evolve(p, progress=False)
+    root = p.run_root
+    rewind = load_file(str(root / "evolve" / "rewind.safetensors"))
+    at2 = dict(AutoModelForCausalLM.from_pretrained(layout.checkpoint_dir(layout.generation_dir(root, 0), 2)).named_parameters())
+    start1 = dict(AutoModelForCausalLM.from_pretrained(layout.checkpoint_dir(layout.generation_dir(root, 1), 0)).named_parameters())
+    masks = Connectome.load(layout.generation_dir(root, 0) / "connectome.cmask").masks
+    for n, w in rewind.items():
+        assert torch.equal(w, at2[n].detach())
+        expected = w * masks[n] if n in masks else w
+        assert torch.equal(start1[n].detach(), expected)
