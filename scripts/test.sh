@@ -20,7 +20,7 @@ echo "== 1/3 library tests"
 python -m pytest tests -q -p no:cacheprovider "$@"
 
 echo "== 2/3 stage notebooks under nbval (smoke profile)"
-python -m pytest --nbval-lax tests/nbval -q -p no:cacheprovider
+python -m pytest --nbval-lax --nbval-current-env tests/nbval -q -p no:cacheprovider
 
 echo "== 3/3 smoke pipeline and book build"
 cp -r _config.yml _toc.yml book "$SCRATCH/book/"
