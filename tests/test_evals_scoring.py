@@ -75,8 +75,18 @@ def test_context_is_left_truncated_to_the_window():
         logp = torch.log_softmax(model(input_ids=torch.tensor([kept[:-1]])).logits[0], -1)
     by_hand = sum(logp[13 + i, c].item() for i, c in enumerate(cont))  # positions 13..15 predict 14..16
     assert res.loglik == pytest.approx(by_hand, rel=1e-5)
-    with pytest.raises(ValueError, match="exceeds the window"):
-        score_requests(model, [LoglikRequest((1,), tuple(range(20)), 1)], progress=False)
+
+
+def test_continuation_longer_than_the_window_uses_a_sliding_window():
+    model = tiny_gpt2(n_positions=16)
+    ctx, cont = tuple(range(100, 130)), tuple(range(200, 240))  # 40 continuation tokens, window 16
+    short = LoglikRequest((5, 6), (7, 8), 2)
+    long_res, short_res = score_requests(model, [LoglikRequest(ctx, cont, 40), short], progress=False)
+    full = ctx[-16:] + cont
+    expected = -scoring.token_surprisals(model, full)[-len(cont):].sum()
+    assert long_res.loglik == pytest.approx(expected, rel=1e-5) and long_res.n_tokens == 40
+    # each continuation token was scored with at least half a window of left context
+    assert short_res.loglik == pytest.approx(direct_loglik(model, short.context_ids, short.continuation_ids), rel=1e-4)
 
 
 def test_our_gpt_scores_like_its_own_loss():

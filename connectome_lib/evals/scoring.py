@@ -248,7 +248,11 @@ def score_requests(
     """Summed log-likelihood of every request's continuation given its context.
 
     The model input is ``(context + continuation)[-(W + 1):][:-1]`` for a window of ``W``
-    tokens (the harness's left truncation); the continuation must fit in the window. Inputs are
+    tokens (the harness's left truncation). A continuation longer than the window (possible
+    with the small models of the CPU profiles, e.g. a 72-token HellaSwag ending against a
+    64-token window) is scored with the sliding window of :func:`token_surprisals` over the
+    last ``W`` context tokens plus the continuation, so that each of its tokens still sees at
+    least half a window of left context. Inputs are
     deduplicated, sorted longest first, right-padded into batches and run under
     ``inference_mode``; log-probabilities are computed in float32. Results come back in input
     order.
@@ -265,16 +269,19 @@ def score_requests(
     device = model_device(model)
     # one model input per distinct token sequence
     inputs: dict[tuple[int, ...], list[int]] = {}
+    out: list[LoglikResult | None] = [None] * len(requests)
     for i, r in enumerate(requests):
         if len(r.continuation_ids) == 0 or len(r.context_ids) == 0:
             raise ValueError(f"request {i} has an empty context or continuation (use the EOS token as context)")
         if len(r.continuation_ids) > window:
-            raise ValueError(f"request {i}: continuation of {len(r.continuation_ids)} tokens exceeds the window ({window})")
+            full = r.context_ids[-window:] + r.continuation_ids
+            surprisal = token_surprisals(model, full, batch_size=batch_size, dtype=dtype, window=window)
+            out[i] = LoglikResult(-float(surprisal[-len(r.continuation_ids):].sum()), len(r.continuation_ids), r.n_chars)
+            continue
         full = r.context_ids + r.continuation_ids
         inp = full[-(window + 1) :][:-1]
         inputs.setdefault(inp, []).append(i)
     order = sorted(inputs, key=lambda s: (-len(s), s))
-    out: list[LoglikResult | None] = [None] * len(requests)
     for rows in tqdm(list(batches(len(order), batch_size)), desc=desc, disable=not progress, leave=False):
         seqs = [order[j] for j in rows]
         ids, mask = pad_batch(seqs, pad_id, device)
