@@ -128,9 +128,6 @@ class Connectome:
             p.copy_(w.to(device=p.device, dtype=p.dtype))
         return model
 
-    def masks_on(self, device: torch.device | str) -> dict[str, torch.Tensor]:
-        return {n: m.to(device) for n, m in self.masks.items()}
-
     # ------------------------------------------------------------------------------ reports
     def density_table(self) -> pd.DataFrame:
         """One row per tensor: name, layer, kind, shape, numel, kept, density, positive share."""

@@ -88,13 +88,6 @@ def magnitude_prune(
 
 
 @torch.no_grad()
-def apply_masks(params: dict[str, torch.Tensor], masks: dict[str, torch.Tensor]) -> None:
-    """Zero the pruned weights in place."""
-    for n, m in masks.items():
-        params[n].mul_(m.to(params[n].device, params[n].dtype))
-
-
-@torch.no_grad()
 def rewind_survivors(model: torch.nn.Module, masks: dict[str, torch.Tensor], rewind_state: dict[str, torch.Tensor]) -> None:
     """Lottery-ticket rewind: survivors take their values from an early iteration of the first
     generation (``rewind_state``), pruned weights are 0; tensors outside ``masks`` are rewound too."""

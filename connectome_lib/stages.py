@@ -6,7 +6,6 @@ resume the one that was interrupted, so running the same command again always fi
 
 from __future__ import annotations
 
-import shutil
 import time
 from pathlib import Path
 
@@ -26,12 +25,6 @@ def build_model(profile: Profile, seed: int) -> ConnectomeGPTForCausalLM:
     """A freshly initialised model of the profile's size (standard init, seeded)."""
     seed_everything(seed)
     return ConnectomeGPTForCausalLM(profile.model.to_hf_config())
-
-
-def _load_weights(model: torch.nn.Module, folder: Path) -> None:
-    from safetensors.torch import load_file
-
-    model.load_state_dict(load_file(str(folder / "model.safetensors")), strict=True)
 
 
 def evolve(profile: Profile, progress: bool = True, on_iteration=None) -> Connectome:
@@ -187,12 +180,3 @@ def evolution_summary(profile: Profile) -> pd.DataFrame:
         if layout.is_done(d):
             rows.append(layout.read_json(d / "done.json"))
     return pd.DataFrame(rows)
-
-
-def reset_stage(profile: Profile, stage: str) -> None:
-    """Delete a stage's outputs (``evolve``, ``develop`` or ``evals``) to run it afresh."""
-    if stage not in ("evolve", "develop", "evals"):
-        raise ValueError("stage must be evolve, develop or evals")
-    d = Path(profile.run_root) / stage
-    if d.exists():
-        shutil.rmtree(d)
