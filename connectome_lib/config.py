@@ -34,6 +34,16 @@ class ConfigError(ValueError):
     """A profile or override is invalid (unknown key, wrong type, bad value)."""
 
 
+def _require(ok: bool, key: str, value: Any, rule: str) -> None:
+    """Raise :class:`ConfigError` ``"<key> must be <rule>, got <value>"`` unless ``ok``.
+
+    The ``validate`` methods use it so that a value torch would reject only deep inside a run
+    (a negative learning rate, a model with no layers) is refused up front, by its dotted key.
+    """
+    if not ok:
+        raise ConfigError(f"{key} must be {rule}, got {value!r}")
+
+
 @dataclass
 class ModelSize:
     """Shape of the GPT (the paper's "100M" model by default)."""
@@ -46,6 +56,14 @@ class ModelSize:
 
     def to_hf_config(self) -> ConnectomeGPTConfig:
         return ConnectomeGPTConfig(**dataclasses.asdict(self))
+
+    def validate(self, where: str = "model") -> None:
+        for name in ("n_layer", "n_head", "n_embd"):
+            _require(getattr(self, name) >= 1, f"{where}.{name}", getattr(self, name), ">= 1")
+        for name in ("block_size", "vocab_size"):
+            _require(getattr(self, name) >= 2, f"{where}.{name}", getattr(self, name), ">= 2")
+        _require(self.n_embd % self.n_head == 0, f"{where}.n_embd", self.n_embd,
+                 f"divisible by {where}.n_head ({self.n_head})")
 
 
 @dataclass
@@ -60,6 +78,8 @@ class DataConfig:
 
     data_dir: str | None = None
     cache_dir: str = ".cache/tokens"
+    #: ``None`` = GPT-2's tokenizer (the paper's), a tokenizer folder or hub name, or ``"bpe"``:
+    #: a byte-level BPE of ``bpe_vocab_size`` tokens trained on the outer corpus (cached)
     tokenizer: str | None = None
     outer: str = "hub:HuggingFaceFW/fineweb@sample-10BT#train[2%:]"
     inner: str = "hub:HuggingFaceFW/fineweb@sample-10BT#train[:1%]"
@@ -68,6 +88,19 @@ class DataConfig:
     outer_max_tokens: int | None = None
     inner_max_tokens: int | None = 100_000_000
     val_max_tokens: int | None = 10_000_000
+    #: with ``tokenizer: bpe``: vocabulary size of the byte-level BPE trained on the outer corpus,
+    #: and how many characters of that corpus (documents in file order) it is trained on
+    bpe_vocab_size: int = 4096
+    bpe_train_chars: int = 20_000_000
+
+    def validate(self, where: str = "data") -> None:
+        for split in ("outer", "inner", "val"):
+            key = f"{split}_max_tokens"
+            value = getattr(self, key)
+            _require(value is None or value >= 1, f"{where}.{key}", value, "a positive number of tokens or null")
+            _require(bool(getattr(self, split)), f"{where}.{split}", getattr(self, split), "a corpus (not empty)")
+        _require(bool(self.text_field), f"{where}.text_field", self.text_field, "a field name (not empty)")
+        _require(bool(self.cache_dir), f"{where}.cache_dir", self.cache_dir, "a folder (not empty)")
 
 
 @dataclass
@@ -78,6 +111,14 @@ class TrainConfig:
     the last ``decay_iters`` iterations. With ``optimizer="muon_adamw"``, the 2-D block matrices
     are trained by ``torch.optim.Muon`` at ``muon_lr`` and the embeddings and head by AdamW at
     ``lr`` (each its own learning rate; the official code's overwrite bug does not recur).
+
+    ``sampling`` is the order in which training windows of ``block_size + 1`` tokens are read
+    (see :class:`connectome_lib.data.BatchSampler`): ``"sequential"`` reads the corpus forward in
+    consecutive windows, as the official llm.c-style loader does; ``"shuffled"`` reads the same
+    non-overlapping windows in a seeded random order per pass (decorrelates small batches);
+    ``"random"`` draws windows at independent random offsets. In every mode a batch is a pure
+    function of its iteration, and a run that starts at ``offset`` iterations into the stream
+    (the outer loop's generation g starts where generation g - 1 stopped) sees new data.
     """
 
     iters: int = 2001
@@ -101,22 +142,34 @@ class TrainConfig:
     checkpoint_every: int = 0
     checkpoint_iters: list[int] = field(default_factory=list)
     save_state_every: int = 100
+    sampling: str = "sequential"
 
     def validate(self, where: str) -> None:
+        if self.sampling not in ("sequential", "shuffled", "random"):
+            raise ConfigError(f"{where}.sampling must be 'sequential', 'shuffled' or 'random', got {self.sampling!r}")
         if self.optimizer not in ("adamw", "muon_adamw"):
             raise ConfigError(f"{where}.optimizer must be 'adamw' or 'muon_adamw', got {self.optimizer!r}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ConfigError(f"{where}.mixed_precision must be auto, no, bf16 or fp16")
         for name in ("iters", "batch_size", "grad_accum", "val_batches", "log_every"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{where}.{name} must be >= 1")
+            _require(getattr(self, name) >= 1, f"{where}.{name}", getattr(self, name), ">= 1")
+        for name in ("lr", "muon_lr"):
+            _require(getattr(self, name) > 0, f"{where}.{name}", getattr(self, name), "> 0")
+        for name in ("weight_decay", "grad_clip", "warmup_iters", "decay_iters", "val_every",
+                     "save_state_every", "checkpoint_every"):
+            _require(getattr(self, name) >= 0, f"{where}.{name}", getattr(self, name), ">= 0")
+        _require(0 <= self.muon_momentum < 1, f"{where}.muon_momentum", self.muon_momentum, "in [0, 1)")
+        for i, it in enumerate(self.checkpoint_iters):
+            _require(it >= 0, f"{where}.checkpoint_iters[{i}]", it, ">= 0")
         if self.warmup_iters + self.decay_iters > self.iters + 1:
             raise ConfigError(
                 f"{where}: warmup_iters + decay_iters ({self.warmup_iters} + {self.decay_iters}) "
                 f"exceed iters ({self.iters})"
             )
         if len(self.betas) != 2:
-            raise ConfigError(f"{where}.betas must have two values")
+            raise ConfigError(f"{where}.betas must have two values, got {self.betas!r}")
+        for i, b in enumerate(self.betas):
+            _require(0 <= b < 1, f"{where}.betas[{i}]", b, "in [0, 1)")
 
 
 @dataclass
@@ -128,20 +181,25 @@ class EvolveConfig:
     prune_scope: str = "per_tensor"
     prune_include: str = ".*"
     prune_exclude: str | None = None
+    #: "official": the official rule (per round, prune int(fraction * remaining) -> values strictly
+    #: below the k-th smallest |w|, so tied values are never pruned); "random": exactly
+    #: round(n * (1 - fraction) ** g) kept per tensor, ties broken by a seeded random order
+    prune_ties: str = "official"
     reset: str = "sign"
     reset_value: float = 0.02
     rewind_iter: int = 0
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
-            iters=7001, optimizer="muon_adamw", warmup_iters=250, decay_iters=1800, seed=1110
+            iters=7001, optimizer="muon_adamw", warmup_iters=250, decay_iters=1800, seed=1110, weight_decay=0.0
         )
     )
 
     def validate(self) -> None:
-        if self.generations < 1:
-            raise ConfigError("evolve.generations must be >= 1")
-        if not 0.0 < self.prune_fraction < 1.0:
-            raise ConfigError("evolve.prune_fraction must be in (0, 1)")
+        _require(self.generations >= 1, "evolve.generations", self.generations, ">= 1")
+        _require(0.0 < self.prune_fraction < 1.0, "evolve.prune_fraction", self.prune_fraction, "in (0, 1)")
+        _require(self.reset_value > 0, "evolve.reset_value", self.reset_value, "> 0")
+        if self.prune_ties not in ("official", "random"):
+            raise ConfigError("evolve.prune_ties must be 'official' or 'random'")
         if self.prune_scope not in ("per_tensor", "global"):
             raise ConfigError("evolve.prune_scope must be 'per_tensor' or 'global'")
         if self.reset not in ("sign", "rewind"):
@@ -172,7 +230,27 @@ class DevelopConfig:
             raise ConfigError(f"develop.inits: unknown {bad}; choose from {list(INITS)}")
         if not self.seeds:
             raise ConfigError("develop.seeds must not be empty")
+        _require(self.init_value > 0, "develop.init_value", self.init_value, "> 0")
         self.train.validate("develop.train")
+
+
+@dataclass
+class AblationConfig:
+    """The per-component ablation stage (:mod:`connectome_lib.ablation`): Connectome models whose
+    mask and signs in some components come from the random control. ``seeds`` ``None`` = the
+    inner loop's seeds; ``variants`` ``None`` = all six."""
+
+    seeds: list[int] | None = None
+    variants: list[str] | None = None
+
+    def validate(self) -> None:
+        from .ablation import ABLATIONS_BY_NAME
+
+        bad = [v for v in self.variants or [] if v not in ABLATIONS_BY_NAME]
+        if bad:
+            raise ConfigError(f"ablations.variants: unknown {bad}; choose from {sorted(ABLATIONS_BY_NAME)}")
+        if self.seeds is not None and not self.seeds:
+            raise ConfigError("ablations.seeds must not be empty (null = the inner loop's seeds)")
 
 
 @dataclass
@@ -187,6 +265,7 @@ class Profile:
     data: DataConfig = field(default_factory=DataConfig)
     evolve: EvolveConfig = field(default_factory=EvolveConfig)
     develop: DevelopConfig = field(default_factory=DevelopConfig)
+    ablations: AblationConfig = field(default_factory=AblationConfig)
     evals: EvalConfig = field(default_factory=EvalConfig)
 
     @property
@@ -195,10 +274,18 @@ class Profile:
         return Path(self.runs_dir) / self.name
 
     def validate(self) -> "Profile":
+        self.model.validate("model")
+        self.data.validate("data")
         self.evolve.validate()
         self.develop.validate()
+        self.ablations.validate()
         if self.model.n_embd % self.model.n_head:
             raise ConfigError("model.n_embd must be divisible by model.n_head")
+        if self.data.tokenizer == "bpe" and self.model.vocab_size < self.data.bpe_vocab_size:
+            raise ConfigError(
+                f"model.vocab_size ({self.model.vocab_size}) is smaller than data.bpe_vocab_size "
+                f"({self.data.bpe_vocab_size}): the embedding needs a row for every token"
+            )
         return self
 
     def to_dict(self) -> dict[str, Any]:
@@ -281,11 +368,16 @@ def _unknown_key_error(cls: type, key: str, where: str) -> ConfigError:
 def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
     """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
     hints = typing.get_type_hints(cls)
-    known = {f.name for f in dataclasses.fields(cls)}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for key, value in data.items():
-        if key not in known:
+        if key not in fields:
             raise _unknown_key_error(cls, key, where)
+        f = fields[key]
+        if isinstance(value, dict) and _is_dataclass_type(hints[key]) and f.default_factory is not dataclasses.MISSING:
+            # a partial mapping overrides the field's own default (e.g. evolve.train keeps the
+            # outer loop's defaults, such as weight_decay 0, for every key a profile leaves out)
+            value = _merge(dataclasses.asdict(f.default_factory()), value)
         kwargs[key] = _coerce(value, hints[key], f"{where}.{key}" if where else key)
     return cls(**kwargs)
 
@@ -321,7 +413,15 @@ def parse_override(text: str) -> tuple[str, Any]:
     key = key.strip()
     if not key:
         raise ConfigError(f"override {text!r} has an empty key")
-    return key, yaml.safe_load(raw) if raw.strip() else ""
+    if not raw.strip():
+        return key, ""
+    try:
+        return key, yaml.safe_load(raw)
+    except yaml.YAMLError as e:
+        raise ConfigError(
+            f"override {text!r}: the value {raw!r} is not valid YAML ({_yaml_problem(e)}); "
+            "quote a string, close brackets, e.g. --set develop.seeds=[0,1]"
+        ) from None
 
 
 def available_profiles() -> list[str]:
@@ -359,14 +459,29 @@ def load_profile(name_or_path: str = "cpu", overrides: dict[str, Any] | list[str
     return from_dict(Profile, data).validate()
 
 
+def _yaml_problem(e: yaml.YAMLError) -> str:
+    """A YAML error in one line: the problem and where (1-based line and column)."""
+    problem = getattr(e, "problem", None) or getattr(e, "context", None) or str(e).splitlines()[0]
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{problem}{where}"
+
+
 def _read_profile_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         raise ConfigError(f"profile {path} extends itself")
-    with open(path) as f:
-        data = yaml.safe_load(f) or {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"profile {path}: YAML syntax error: {_yaml_problem(e)}") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"profile {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"profile {path} must be a mapping")
+        raise ConfigError(f"profile {path} must be a mapping of keys to values, got {type(data).__name__}")
     parent = data.pop("extends", None)
+    if parent is not None and not isinstance(parent, str):
+        raise ConfigError(f"profile {path}: 'extends' must be a profile name or path, got {parent!r}")
     if parent:
         base = _read_profile_yaml(profile_path(parent), seen + (path,))
         base.pop("name", None)

@@ -6,9 +6,12 @@ source, the tokenizer, the number of tokens and the file's checksum. The cache k
 source (and, for local files, their size and modification time), the tokenizer files and the
 token limit, so a changed input is re-tokenised, never silently reused.
 
-Training draws *windows* of ``seq_len + 1`` tokens at random offsets. The offsets of a batch are
-a pure function of ``(seed, iteration, micro_step, rank)``, so a resumed run sees exactly the
-batches an uninterrupted run would have seen, without any sampler state to save.
+Training reads *windows* of ``seq_len + 1`` tokens through a :class:`BatchSampler`: forward
+through the corpus (the official loader), in a seeded shuffled order per pass, or at random
+offsets. The windows of a batch are a pure function of ``(seed, iteration, micro_step, rank)``
+and the run's starting ``offset``, so a resumed run sees exactly the batches an uninterrupted
+run would have seen, without any sampler state to save, and the outer loop's generations read
+on through the corpus instead of repeating one another's data.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from tqdm import tqdm
 
 from .layout import write_json_atomic
 from .paths import DATASETS, DataMissingError, data_path, resolve_data_dir
-from .tokenizer import EOT_TOKEN_ID, load_tokenizer
+from .tokenizer import profile_tokenizer
 
 SPLITS = ("outer", "inner", "val")
 _HUB_RE = re.compile(r"^hub:(?P<name>[^@#]+)(?:@(?P<config>[^#]+))?(?:#(?P<split>.+))?$")
@@ -38,9 +41,10 @@ class LocalSource:
     """A JSON-lines file (optionally .xz/.gz compressed), one document per line."""
 
     path: Path
+    label: str | None = None  # how to show it: a data-set file relative to the data directory
 
     def describe(self) -> str:
-        return str(self.path)
+        return self.label or str(self.path)
 
     def fingerprint(self) -> str:
         st = self.path.stat()
@@ -71,7 +75,7 @@ def resolve_source(spec: str, data_dir: str | os.PathLike | None = None) -> Loca
     if m:
         return HubSource(m["name"], m["config"], m["split"] or "train")
     if spec in DATASETS:
-        return LocalSource(data_path(spec, data_dir))
+        return LocalSource(data_path(spec, data_dir), label=f"<data_dir>/{DATASETS[spec].relpath}")
     path = Path(spec).expanduser()
     if not path.is_absolute() and not path.exists():
         path = resolve_data_dir(data_dir) / spec
@@ -90,17 +94,42 @@ def iter_documents(source: LocalSource | HubSource, text_field: str = "text", ca
 
     datasets.disable_progress_bars()
     if isinstance(source, LocalSource):
-        ds = datasets.load_dataset(
-            "json", data_files=str(source.path), split="train", cache_dir=cache_dir
-        )
+        import logging
+
+        json_log = logging.getLogger("datasets.packaged_modules.json.json")
+        level = json_log.level
+        json_log.setLevel(logging.CRITICAL)  # its multi-line parse error is replaced by ours below
+        try:
+            ds = datasets.load_dataset(
+                "json", data_files=str(source.path), split="train", cache_dir=cache_dir
+            )
+        except Exception as e:  # name the file (and line): an empty, cut-off or corrupt corpus
+            raise _unreadable_corpus(source.path, e) from e
+        finally:
+            json_log.setLevel(level)
     else:
         slice_free = re.sub(r"\[.*\]$", "", source.split)
         streaming = slice_free == source.split  # slicing needs a materialised split
         ds = datasets.load_dataset(source.name, source.config, split=source.split, streaming=streaming)
     if text_field not in (ds.column_names or [text_field]):
-        raise ValueError(f"corpus {source.describe()} has no field {text_field!r} (fields: {ds.column_names})")
+        raise ValueError(f"corpus {getattr(source, 'path', source.describe())} has no field {text_field!r} (fields: {ds.column_names})")
     for row in ds:
         yield row[text_field]
+
+
+def _unreadable_corpus(path: Path, error: Exception) -> Exception:
+    """The error to raise when ``datasets`` cannot read a local corpus: re-read the file line by
+    line to say what is wrong with it (empty, truncated, corrupt, malformed line N)."""
+    from .evals.io import DataFileError, check_jsonl
+
+    if isinstance(error, OSError) and not isinstance(error, DataFileError):
+        return error  # a disk or permission problem: its message names the path
+    try:
+        check_jsonl(path)
+    except DataFileError as diagnosis:
+        return DataFileError(f"corpus {diagnosis}")
+    detail = " ".join(str(error).split())
+    return DataFileError(f"corpus {path} could not be read ({type(error).__name__}: {detail})")
 
 
 def _tokenizer_fingerprint(tokenizer) -> str:
@@ -146,7 +175,7 @@ def tokenize_corpus(
                 nonlocal n_tokens, n_docs
                 ids = tokenizer(batch, add_special_tokens=False)["input_ids"]
                 for doc in ids:
-                    arr = np.asarray(doc + [EOT_TOKEN_ID], dtype=np.uint16)
+                    arr = np.asarray(doc + [tokenizer.eos_token_id], dtype=np.uint16)
                     if max_tokens is not None and n_tokens + len(arr) >= max_tokens:
                         arr = arr[: max_tokens - n_tokens]
                     f.write(arr.tobytes())
@@ -169,7 +198,7 @@ def tokenize_corpus(
                 flush()
         bar.close()
         if n_tokens == 0:
-            raise ValueError(f"corpus {source.describe()} produced no tokens")
+            raise ValueError(f"corpus {getattr(source, 'path', source.describe())} produced no tokens")
         os.replace(tmp, out_path)
     except BaseException:
         bar.close()
@@ -184,7 +213,9 @@ def tokenize_corpus(
         "n_documents": n_docs,
         "max_tokens": max_tokens,
         "dtype": "uint16",
-        "eot_token_id": EOT_TOKEN_ID,
+        "eot_token_id": tokenizer.eos_token_id,
+        "vocab_size": len(tokenizer),
+        "bytes": out_path.stat().st_size,
         "sha256": _sha256_file(out_path),
         "seconds": round(time.time() - t0, 2),
     }
@@ -195,7 +226,7 @@ def token_cache_path(split: str, data_cfg, tokenizer=None) -> Path:
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     source = resolve_source(getattr(data_cfg, split), data_cfg.data_dir)
-    tokenizer = tokenizer or load_tokenizer(data_cfg.tokenizer, data_cfg.data_dir)
+    tokenizer = tokenizer or profile_tokenizer(data_cfg, progress=False)
     max_tokens = getattr(data_cfg, f"{split}_max_tokens")
     key = hashlib.sha256(
         f"{source.fingerprint()}|{_tokenizer_fingerprint(tokenizer)}|{max_tokens}|{data_cfg.text_field}".encode()
@@ -210,7 +241,7 @@ def load_corpus_tokens(split: str, data_cfg, progress: bool = True, verify: bool
     """
     from accelerate import PartialState
 
-    tokenizer = load_tokenizer(data_cfg.tokenizer, data_cfg.data_dir)
+    tokenizer = profile_tokenizer(data_cfg, progress=progress)
     path = token_cache_path(split, data_cfg, tokenizer)
     manifest_path = path.with_suffix(".json")
     with PartialState().main_process_first():  # with several processes, one tokenises
@@ -218,18 +249,43 @@ def load_corpus_tokens(split: str, data_cfg, progress: bool = True, verify: bool
     return np.memmap(path, dtype=np.uint16, mode="r")
 
 
+class TokenCacheError(ValueError):
+    """A cached token file does not match its manifest (truncated, replaced or corrupt)."""
+
+
+def _check_cache(path: Path, manifest: dict, verify: bool) -> str | None:
+    """Why the cached ``path`` cannot be trusted, or ``None`` if it matches its manifest: its size
+    must be exactly ``n_tokens`` uint16 values (a truncated file never passes) and, with
+    ``verify``, its SHA-256 must match."""
+    size = path.stat().st_size
+    expected = int(manifest.get("n_tokens", -1)) * np.dtype(np.uint16).itemsize
+    if size != expected:
+        return f"{size:,} bytes, but its manifest records {manifest.get('n_tokens')} tokens ({expected:,} bytes)"
+    if verify and _sha256_file(path) != manifest.get("sha256"):
+        return "its checksum does not match its manifest"
+    return None
+
+
 def _ensure_tokenized(split, data_cfg, tokenizer, path: Path, manifest_path: Path, progress: bool, verify: bool) -> None:
-    if not (path.exists() and manifest_path.exists()):
-        source = resolve_source(getattr(data_cfg, split), data_cfg.data_dir)
-        manifest = tokenize_corpus(
-            source, path, tokenizer, data_cfg.text_field, getattr(data_cfg, f"{split}_max_tokens"), progress=progress
-        )
-        manifest["split"] = split
-        write_json_atomic(manifest_path, manifest)
-    elif verify:
-        manifest = json.loads(manifest_path.read_text())
-        if _sha256_file(path) != manifest["sha256"]:
-            raise ValueError(f"token cache {path} does not match its manifest's checksum; delete it to re-tokenise")
+    if path.exists() and manifest_path.exists():
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except ValueError:
+            manifest = {}
+        problem = _check_cache(path, manifest, verify)
+        if problem is None:
+            return
+        if verify:
+            raise TokenCacheError(f"token cache {path} does not match its manifest ({problem}); delete it to re-tokenise")
+        import warnings
+
+        warnings.warn(f"token cache {path} is unusable ({problem}); re-tokenising", stacklevel=3)
+    source = resolve_source(getattr(data_cfg, split), data_cfg.data_dir)
+    manifest = tokenize_corpus(
+        source, path, tokenizer, data_cfg.text_field, getattr(data_cfg, f"{split}_max_tokens"), progress=progress
+    )
+    manifest["split"] = split
+    write_json_atomic(manifest_path, manifest)
 
 
 def corpus_manifest(split: str, data_cfg) -> dict:
@@ -242,8 +298,109 @@ def corpus_manifest(split: str, data_cfg) -> dict:
 # batches
 
 
+SAMPLING_MODES = ("sequential", "shuffled", "random")
+
+
+@dataclass
+class BatchSampler:
+    """Which windows of ``seq_len + 1`` tokens make each training batch.
+
+    Sample number ``s`` of a run (counting every sequence of every micro-batch and process, in
+    order, starting ``offset`` iterations into the stream) is read from window ``w(s)``:
+
+    * ``sequential`` -- ``w(s) = s mod n_windows`` over consecutive windows ``[i*T, i*T + T + 1)``:
+      the corpus read forward, wrapping only when it is exhausted (the official loader);
+    * ``shuffled`` -- the same windows in a seeded random permutation per pass over the corpus;
+    * ``random`` -- independent uniform offsets per batch (windows may overlap and repeat).
+
+    ``offset`` is how many iterations of this stream earlier runs consumed: the outer loop's
+    generation ``g`` starts at ``g * iters`` and so trains on fresh tokens.
+    """
+
+    tokens: np.ndarray
+    seq_len: int
+    batch_size: int
+    seed: int
+    mode: str = "sequential"
+    offset: int = 0
+    grad_accum: int = 1
+    world_size: int = 1
+
+    def __post_init__(self) -> None:
+        if self.mode not in SAMPLING_MODES:
+            raise ValueError(f"sampling must be one of {SAMPLING_MODES}, got {self.mode!r}")
+        self.n_windows = (len(self.tokens) - 1) // self.seq_len
+        if self.n_windows < 1:
+            raise ValueError(f"corpus of {len(self.tokens)} tokens is too short for windows of {self.seq_len + 1}")
+        self._perms: dict[int, np.ndarray] = {}
+
+    def _sample_index(self, iteration: int, micro_step: int, rank: int) -> int:
+        it = self.offset + iteration
+        return ((it * self.grad_accum + micro_step) * self.world_size + rank) * self.batch_size
+
+    def _permutation(self, epoch: int) -> np.ndarray:
+        if epoch not in self._perms:
+            if len(self._perms) > 2:
+                self._perms.clear()
+            self._perms[epoch] = np.random.default_rng([self.seed, epoch]).permutation(self.n_windows)
+        return self._perms[epoch]
+
+    def starts(self, iteration: int, micro_step: int = 0, rank: int = 0) -> np.ndarray:
+        """Start offsets (token positions) of the batch's windows."""
+        if self.mode == "random":
+            return window_offsets(len(self.tokens), self.seq_len, self.batch_size, self.seed,
+                                  self.offset + iteration, micro_step, rank)
+        s = self._sample_index(iteration, micro_step, rank) + np.arange(self.batch_size)
+        if self.mode == "sequential":
+            w = s % self.n_windows
+        else:
+            epochs, pos = np.divmod(s, self.n_windows)
+            w = np.array([self._permutation(int(e))[p] for e, p in zip(epochs, pos)])
+        return w * self.seq_len
+
+    def batch(self, iteration: int, micro_step: int = 0, rank: int = 0) -> torch.Tensor:
+        """A (batch_size, seq_len + 1) LongTensor; inputs = [:, :-1], targets = [:, 1:]."""
+        offs = self.starts(iteration, micro_step, rank)
+        return torch.from_numpy(np.stack([np.asarray(self.tokens[o : o + self.seq_len + 1], dtype=np.int64) for o in offs]))
+
+    def coverage(self, iterations: int, vocab_size: int | None = None) -> dict:
+        """What ``iterations`` iterations of this run read: target tokens, how many *distinct*
+        corpus positions they cover, the share of the corpus that is, and (when the covered
+        positions number at most 50M) how many vocabulary types occur among them."""
+        per_iter = self.grad_accum * self.world_size * self.batch_size
+        n_targets = iterations * per_iter * self.seq_len
+        out = {"sampling": self.mode, "offset_iters": self.offset, "target_tokens": int(n_targets),
+               "corpus_tokens": int(len(self.tokens))}
+        if self.mode == "random":
+            seen = np.zeros(len(self.tokens), dtype=bool)
+            for it in range(iterations):
+                for micro in range(self.grad_accum):
+                    for rank in range(self.world_size):
+                        for o in self.starts(it, micro, rank):
+                            seen[o + 1 : o + self.seq_len + 1] = True
+            distinct = int(seen.sum())
+            positions = lambda: np.flatnonzero(seen)  # noqa: E731
+        else:  # windows' targets [w*T + 1, w*T + T] are disjoint: count distinct windows
+            s = self.offset * per_iter + np.arange(iterations * per_iter, dtype=np.int64)
+            if self.mode == "sequential":
+                w = s % self.n_windows
+            else:
+                epochs, pos = np.divmod(s, self.n_windows)
+                w = np.concatenate([self._permutation(int(e))[pos[epochs == e]] for e in np.unique(epochs)]) if len(s) else s
+            windows = np.unique(w)
+            distinct = int(len(windows)) * self.seq_len
+            positions = lambda: (windows[:, None] * self.seq_len + np.arange(1, self.seq_len + 1)).reshape(-1)  # noqa: E731
+        out["distinct_tokens"] = distinct
+        out["corpus_fraction"] = round(distinct / len(self.tokens), 6)
+        if vocab_size and distinct <= 50_000_000:
+            types = np.unique(np.asarray(self.tokens)[positions()])
+            out["vocab_types_seen"] = int(len(types))
+            out["vocab_fraction_seen"] = round(len(types) / vocab_size, 6)
+        return out
+
+
 def window_offsets(n_tokens: int, seq_len: int, batch_size: int, seed: int, iteration: int, micro_step: int = 0, rank: int = 0) -> np.ndarray:
-    """Start offsets of a training batch: a pure function of its coordinates (resumable)."""
+    """Start offsets of a ``random``-mode batch: a pure function of its coordinates (resumable)."""
     high = n_tokens - seq_len - 1
     if high <= 0:
         raise ValueError(f"corpus of {n_tokens} tokens is too short for windows of {seq_len + 1}")
@@ -252,9 +409,17 @@ def window_offsets(n_tokens: int, seq_len: int, batch_size: int, seed: int, iter
 
 
 def training_batch(tokens: np.ndarray, seq_len: int, batch_size: int, seed: int, iteration: int, micro_step: int = 0, rank: int = 0) -> torch.Tensor:
-    """A (batch_size, seq_len + 1) LongTensor of random windows; inputs = [:, :-1], targets = [:, 1:]."""
-    offs = window_offsets(len(tokens), seq_len, batch_size, seed, iteration, micro_step, rank)
-    return torch.from_numpy(np.stack([np.asarray(tokens[o : o + seq_len + 1], dtype=np.int64) for o in offs]))
+    """A (batch_size, seq_len + 1) LongTensor of random windows (``random`` sampling, offset 0)."""
+    return BatchSampler(tokens, seq_len, batch_size, seed, "random").batch(iteration, micro_step, rank)
+
+
+def unigram_entropy(tokens: np.ndarray) -> float:
+    """Entropy (nats per token) of the token distribution of ``tokens``: the loss of a model that
+    knows only how often each token occurs in this very corpus. A language model that has
+    learned anything beyond token frequencies goes well below it."""
+    counts = np.bincount(np.asarray(tokens, dtype=np.int64))
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * np.log(p)).sum())
 
 
 def validation_batches(tokens: np.ndarray, seq_len: int, batch_size: int, n_batches: int) -> list[torch.Tensor]:

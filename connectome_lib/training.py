@@ -7,8 +7,11 @@ What the trainer guarantees:
   every step (Muon's orthogonalised update is dense, so the second step matters).
 * **Resumable.** The whole training state (weights, optimiser, iteration, curve) is saved every
   ``save_state_every`` iterations, atomically; batches are a pure function of the iteration
-  (:func:`connectome_lib.data.training_batch`) and the learning rate is a pure function of the
+  (:class:`connectome_lib.data.BatchSampler`) and the learning rate is a pure function of the
   iteration, so a run killed at any point and started again ends with the same weights (CPU).
+* **Fresh data.** ``data_offset`` iterations of the token stream are skipped (the outer loop's
+  generation g starts where generation g - 1 stopped); :meth:`Trainer.data_coverage` says how
+  many distinct tokens the run read.
 * **Fails loudly.** A non-finite loss raises :class:`NonFiniteLossError`; the state saved before
   it (the last good one) is kept.
 * ``accelerate`` places the model (one or several GPUs, ``accelerate launch`` works), bf16
@@ -36,7 +39,7 @@ from accelerate.utils import set_seed
 from tqdm import tqdm
 
 from .config import TrainConfig
-from .data import training_batch, validation_batches
+from .data import BatchSampler, validation_batches
 from .layout import checkpoint_dir, write_json_atomic
 
 
@@ -120,12 +123,19 @@ class Trainer:
         on_iteration: list[Callable[[int, torch.nn.Module], None]] | None = None,
         snapshot_iters: dict[int, Callable[[dict[str, torch.Tensor]], None]] | None = None,
         progress: bool = True,
+        data_offset: int = 0,
+        tokenizer=None,
     ):
         self.cfg = cfg
         self.out_dir = Path(out_dir)
         self.accelerator = accelerator or Accelerator(mixed_precision=_mixed_precision(cfg), cpu=not torch.cuda.is_available())
         self.train_tokens = train_tokens
+        self.tokenizer = tokenizer  # saved into every checkpoint folder, so each is complete
         self.seq_len = model.config.block_size
+        self.sampler = BatchSampler(
+            train_tokens, self.seq_len, cfg.batch_size, cfg.seed, cfg.sampling, offset=data_offset,
+            grad_accum=cfg.grad_accum, world_size=self.accelerator.num_processes,
+        )
         self.val = validation_batches(val_tokens, self.seq_len, cfg.batch_size, cfg.val_batches)
         self.desc = desc
         self.on_iteration = on_iteration or []
@@ -181,12 +191,56 @@ class Trainer:
         acc.wait_for_everyone()
 
     def _load_state(self) -> bool:
-        for d in (self.state_dir, self.out_dir / "state.old"):  # .old: a crash mid-swap
-            if (d / "trainer.json").exists():
-                self.accelerator.load_state(str(d))
+        """Resume from ``state/`` (or ``state.old``, left by a crash mid-swap); False if none.
+
+        A state that cannot be read (cut off by a full disk, damaged) is discarded with a warning
+        that names its folder, and the step restarts from iteration 0 with exactly the weights,
+        optimiser and random-number states it had before the attempt, so a resumable run never
+        gets stuck on a bad state and still ends as an uninterrupted run would.
+        """
+        import copy
+        import random
+        import warnings
+
+        found = [d for d in (self.state_dir, self.out_dir / "state.old") if (d / "trainer.json").exists()]
+        if not found:
+            return False
+        acc = self.accelerator
+        fresh = {  # what a failed, partial load_state must not leave behind
+            "model": {k: v.detach().clone() for k, v in self.raw_model.state_dict().items()},
+            "optimizers": [copy.deepcopy(opt.state_dict()) for opt in self.optimizers],
+            "rng": (random.getstate(), np.random.get_state(), torch.get_rng_state(),
+                    torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None),
+            "step": getattr(acc, "step", None),
+        }
+        for d in found:
+            try:
                 info = json.loads((d / "trainer.json").read_text())
-                self.iteration, self.curve = info["iteration"], info["curve"]
-                return True
+                iteration, curve = int(info["iteration"]), list(info["curve"])
+                acc.load_state(str(d))
+            except Exception as e:  # noqa: BLE001 - any unreadable state is discarded, never trusted
+                self.raw_model.load_state_dict(fresh["model"])
+                for opt, state in zip(self.optimizers, fresh["optimizers"]):
+                    opt.load_state_dict(state)
+                py_rng, np_rng, torch_rng, cuda_rng = fresh["rng"]
+                random.setstate(py_rng)
+                np.random.set_state(np_rng)
+                torch.set_rng_state(torch_rng)
+                if cuda_rng is not None:
+                    torch.cuda.set_rng_state_all(cuda_rng)
+                if fresh["step"] is not None:
+                    acc.step = fresh["step"]
+                detail = " ".join(str(e).split())[:300]
+                warnings.warn(
+                    f"{self.desc}: discarding the unreadable training state {d} ({type(e).__name__}: {detail}); "
+                    "restarting this step from iteration 0",
+                    RuntimeWarning, stacklevel=2,
+                )
+                if acc.is_main_process:
+                    shutil.rmtree(d, ignore_errors=True)
+                continue
+            self.iteration, self.curve = iteration, curve
+            return True
         return False
 
     # ------------------------------------------------------------------------------ steps
@@ -211,9 +265,7 @@ class Trainer:
                 g["lr"] = g["initial_lr"] * factor
         total = torch.zeros((), device=acc.device)
         for micro in range(cfg.grad_accum):
-            batch = training_batch(
-                self.train_tokens, self.seq_len, cfg.batch_size, cfg.seed, it, micro, acc.process_index
-            ).to(acc.device, non_blocking=True)
+            batch = self.sampler.batch(it, micro, acc.process_index).to(acc.device, non_blocking=True)
             sync = contextlib.nullcontext() if micro == cfg.grad_accum - 1 else acc.no_sync(self.model)
             with sync:
                 with acc.autocast():
@@ -243,7 +295,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             d = checkpoint_dir(self.out_dir, it)
             if not (d / "config.json").exists():
-                save_model(self.accelerator.unwrap_model(self.model), d)
+                save_model(self.accelerator.unwrap_model(self.model), d, tokenizer=self.tokenizer)
         self.accelerator.wait_for_everyone()
 
     def _write_curve(self) -> None:
@@ -266,6 +318,10 @@ class Trainer:
         ckpts = checkpoint_iterations(cfg)
         tokens_per_iter = cfg.batch_size * cfg.grad_accum * self.seq_len * acc.num_processes
         if self.iteration == 0:
+            if cfg.val_every > 0:  # the starting point of every learning curve
+                self.curve.append(dict(iteration=0, tokens=0, train_loss=float("nan"), val_loss=round(self.evaluate_val(), 6),
+                                       lr_factor=round(lr_factor(0, cfg), 6), seconds=0.0))
+                self._write_curve()
             if 0 in ckpts:
                 self._save_checkpoint(0)
             if 0 in self.snapshot_iters:
@@ -312,6 +368,10 @@ class Trainer:
         self._write_curve()
         return acc.unwrap_model(self.model)
 
+    def data_coverage(self) -> dict:
+        """Tokens this run's ``cfg.iters`` iterations read (see :meth:`BatchSampler.coverage`)."""
+        return self.sampler.coverage(self.cfg.iters, vocab_size=getattr(self.raw_model.config, "vocab_size", None))
+
     def cleanup_state(self) -> None:
         """Remove the resumable state once the run's outputs are written."""
         if self.accelerator.is_main_process:
@@ -320,8 +380,15 @@ class Trainer:
                     shutil.rmtree(d)
 
 
-def save_model(model: torch.nn.Module, folder: str | os.PathLike) -> Path:
-    """Save a transformers model folder atomically (write to a temporary folder, then rename)."""
+def save_model(model: torch.nn.Module, folder: str | os.PathLike, tokenizer=None) -> Path:
+    """Save a transformers model folder atomically (write to a temporary folder, then rename).
+
+    With ``tokenizer``, its files (``tokenizer.json``, ``tokenizer_config.json``) are saved in
+    the same folder, so that the folder is complete for other tools: with the model code and
+    ``auto_map`` that :mod:`connectome_lib.model` makes ``save_pretrained`` write,
+    ``AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)`` and
+    ``AutoTokenizer.from_pretrained(folder)`` load it without ``connectome_lib`` (e.g. lm-eval).
+    """
     folder = Path(folder)
     tmp = folder.with_name(folder.name + ".tmp")
     if tmp.exists():
@@ -329,6 +396,8 @@ def save_model(model: torch.nn.Module, folder: str | os.PathLike) -> Path:
     model = getattr(model, "_orig_mod", model)  # torch.compile wrapper
     with _quiet_transformers():
         model.save_pretrained(str(tmp))
+        if tokenizer is not None:
+            tokenizer.save_pretrained(str(tmp))
     if folder.exists():
         shutil.rmtree(folder)
     os.replace(tmp, folder)

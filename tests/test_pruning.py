@@ -57,3 +57,46 @@ def test_global_scope_keeps_overall_fraction():
     assert m["small"].float().mean() < m["big"].float().mean()  # global: small-magnitude tensor loses more
     with pytest.raises(ValueError, match="scope"):
         magnitude_prune(w, full_masks(w), 0.2, 1, scope="layer")
+
+
+def _official_reference(param: torch.Tensor, mask: torch.Tensor, pct: float = 0.2) -> torch.Tensor:
+    """The per-tensor branch of the official ``prune_bottom_pct_of_weights`` (train_itp.py)."""
+    mask = mask.clone().float()
+    unpruned_vals = param.abs()[mask.bool() > 0]
+    prune_count = int(pct * unpruned_vals.numel())
+    if prune_count >= 1:
+        threshold = torch.topk(unpruned_vals, prune_count, largest=False).values[-1]
+        mask[(param.abs() < threshold) & (mask.bool() > 0)] = 0.0
+    return mask.bool()
+
+
+def test_official_rule_matches_the_official_code_over_rounds(tiny_model):
+    params = prunable_parameters(tiny_model)
+    masks = full_masks(params)
+    g = torch.Generator().manual_seed(1)
+    for r in range(1, 4):
+        weights = {n: torch.randn(p.shape, generator=g) for n, p in params.items()}
+        new = magnitude_prune(weights, masks, 0.2, r, ties="official")
+        for n in params:
+            assert torch.equal(new[n], _official_reference(weights[n], masks[n])), (r, n)
+        masks = new
+
+
+def test_official_rule_never_prunes_tied_values():
+    # a row that never received a gradient is exactly +-0.02: tied values at the threshold survive
+    w = {"a": torch.tensor([[0.02, -0.02, 0.02, -0.02, 0.02, 0.5, 0.6, 0.7, 0.8, 0.9]])}
+    m = magnitude_prune(w, full_masks(w), 0.2, 1, ties="official")
+    assert m["a"].all()  # k = 2, threshold 0.02, nothing strictly below it
+    r = magnitude_prune(w, full_masks(w), 0.2, 1, ties="random", seed=0)
+    assert int(r["a"].sum()) == 8 and r["a"][0, 5:].all()  # exactly 20 % go, all among the ties
+
+
+def test_random_ties_are_seeded_not_positional():
+    w = {"a": torch.ones(1, 100)}
+    m0 = magnitude_prune(w, full_masks(w), 0.2, 1, ties="random", seed=0)["a"]
+    assert torch.equal(m0, magnitude_prune(w, full_masks(w), 0.2, 1, ties="random", seed=0)["a"])
+    m1 = magnitude_prune(w, full_masks(w), 0.2, 1, ties="random", seed=1)["a"]
+    assert int(m0.sum()) == int(m1.sum()) == 80 and not torch.equal(m0, m1)
+    pruned = torch.nonzero(~m0[0]).flatten()
+    assert not torch.equal(pruned, torch.arange(80, 100))  # not the last (or first) 20 positions
+    assert not torch.equal(pruned, torch.arange(0, 20))

@@ -120,3 +120,23 @@ def test_checkpoints_for_learning_curves(tiny_config, tiny_train_cfg, token_stre
     torch.manual_seed(0)
     Trainer(ConnectomeGPTForCausalLM(tiny_config), cfg, token_stream, token_stream, tmp_path, progress=False).fit()
     assert [i for i, _ in list_checkpoints(tmp_path)] == [0, 3, 5, 10, 12]
+
+
+def test_curve_starts_at_iteration_zero_and_data_offset_reads_on(tiny_config, tiny_train_cfg, token_stream, tmp_path):
+    import math
+
+    torch.manual_seed(0)
+    cfg = dataclasses.replace(tiny_train_cfg, sampling="sequential", save_state_every=0)
+    trainer = Trainer(ConnectomeGPTForCausalLM(tiny_config), cfg, token_stream, token_stream, tmp_path / "a", progress=False)
+    trainer.fit()
+    first = trainer.curve[0]
+    assert first["iteration"] == 0 and first["tokens"] == 0 and math.isnan(first["train_loss"])
+    assert abs(first["val_loss"] - math.log(tiny_config.vocab_size)) < 0.5  # an untrained model is near uniform
+    cov = trainer.data_coverage()
+    assert cov["target_tokens"] == cfg.iters * cfg.grad_accum * cfg.batch_size * tiny_config.block_size
+    # a second run with data_offset = iters reads the windows right after the first run's
+    later = Trainer(ConnectomeGPTForCausalLM(tiny_config), cfg, token_stream, token_stream, tmp_path / "b",
+                    progress=False, data_offset=cfg.iters)
+    a = {int(o) for it in range(cfg.iters) for m in range(cfg.grad_accum) for o in trainer.sampler.starts(it, m)}
+    b = {int(o) for it in range(cfg.iters) for m in range(cfg.grad_accum) for o in later.sampler.starts(it, m)}
+    assert not a & b and min(b) == max(a) + tiny_config.block_size
