@@ -3,8 +3,17 @@
 A :class:`Connectome` is what the outer loop hands to the inner loop. It is an explicit object
 (as open_lth's masks are), saved compactly — masks bit-packed, signs bit-packed for surviving
 positions only — in a ``safetensors`` file together with the model config it belongs to and a
-SHA-256 checksum of its payload. A paper-size connectome takes about 26 MB on disk against
+SHA-256 checksum of its payload. A paper-size connectome takes about 31 MB on disk against
 ~650 MB for the official fp32 checkpoint.
+
+Signs are three-valued (``int8`` -1/0/+1), as ``torch.sign`` in the official code: a surviving
+weight that is exactly 0 at the end of a generation has sign 0 and restarts at 0, not at
+``-reset_value``. File format 2 stores, per tensor, the mask bits, one "positive" bit and one
+"zero" bit per survivor; format-1 files (no zero bits: every survivor is ±1) still load.
+
+Saving is byte-deterministic: the same connectome always gives the same file (the safetensors
+header is written here, with sorted keys, because the ``safetensors`` library writes its
+metadata in a random order), so a file's SHA-256 identifies the connectome it holds.
 """
 
 from __future__ import annotations
@@ -13,6 +22,8 @@ import hashlib
 import json
 import os
 import re
+import struct
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,9 +32,11 @@ import numpy as np
 import pandas as pd
 import torch
 from safetensors import SafetensorError
-from safetensors.numpy import load_file, save_file
+from safetensors.numpy import load_file
 
-FORMAT_VERSION = "1"
+FORMAT_VERSION = "2"
+#: formats :meth:`Connectome.load` reads: "1" (signs ±1 only) and "2" (signs -1/0/+1)
+READABLE_VERSIONS = ("1", "2")
 
 
 class ConnectomeError(ValueError):
@@ -51,9 +64,11 @@ def _kind_of(name: str) -> str:
 
 @dataclass
 class Connectome:
-    """Masks (``True`` = connection kept) and signs (``True`` = positive) per tensor name.
+    """Masks (``True`` = connection kept) and signs (``int8``: +1, -1, or 0 for a survivor that
+    was exactly zero) per tensor name.
 
-    ``signs`` are only meaningful where ``masks`` is ``True``; elsewhere they are ``False``.
+    ``signs`` are 0 wherever ``masks`` is ``False``. Boolean signs are accepted for convenience
+    (``True`` = +1, ``False`` = -1 on the mask); numeric ones are reduced to their sign.
     ``model_config`` is the ``to_dict()`` of the model config the connectome was taken from.
     """
 
@@ -69,7 +84,9 @@ class Connectome:
             if self.masks[n].shape != self.signs[n].shape:
                 raise ConnectomeError(f"mask and sign of {n} differ in shape")
             self.masks[n] = self.masks[n].to(torch.bool).cpu()
-            self.signs[n] = (self.signs[n].to(torch.bool) & self.masks[n]).cpu()
+            s = self.signs[n].cpu()
+            s = torch.where(s, 1, -1) if s.dtype == torch.bool else torch.sign(s)
+            self.signs[n] = (s.to(torch.int8) * self.masks[n]).to(torch.int8)
 
     # ---------------------------------------------------------------------------------- build
     @classmethod
@@ -79,13 +96,13 @@ class Connectome:
         missing = [n for n in masks if n not in params]
         if missing:
             raise ConnectomeError(f"model has no parameters named {missing[:3]}")
-        signs = {n: (params[n].detach().cpu() > 0) for n in masks}
+        signs = {n: torch.sign(params[n].detach().cpu()).to(torch.int8) for n in masks}
         config = model.config.to_dict() if hasattr(model, "config") else {}
         return cls({n: m.detach().cpu() for n, m in masks.items()}, signs, _config_fingerprint_dict(config), dict(meta or {}))
 
     def random_control(self, seed: int) -> "Connectome":
         """The RandomConnectome control: in every tensor the same number of kept connections,
-        at uniformly random positions, with random signs (seeded, reproducible)."""
+        at uniformly random positions, with random signs ±1 (never 0; seeded, reproducible)."""
         g = torch.Generator().manual_seed(int(seed))
         masks, signs = {}, {}
         for n in sorted(self.masks):
@@ -94,7 +111,7 @@ class Connectome:
             flat = torch.zeros(m.numel(), dtype=torch.bool)
             flat[torch.randperm(m.numel(), generator=g)[:k]] = True
             masks[n] = flat.view(m.shape)
-            signs[n] = (torch.rand(m.shape, generator=g) < 0.5) & masks[n]
+            signs[n] = torch.where(torch.rand(m.shape, generator=g) < 0.5, 1, -1).to(torch.int8) * masks[n]
         meta = {"kind": "random_control", "seed": int(seed), "matched_to": self.meta.get("kind", "connectome")}
         return Connectome(masks, signs, dict(self.model_config), meta)
 
@@ -118,19 +135,21 @@ class Connectome:
 
     @torch.no_grad()
     def init_model(self, model: torch.nn.Module, value: float = 0.02) -> torch.nn.Module:
-        """Initialise ``model`` in place from the connectome: ``sign * value`` on the mask and
-        exactly 0 elsewhere, for every tensor the connectome covers (others keep their init)."""
+        """Initialise ``model`` in place from the connectome: ``sign * value`` on the mask (so 0
+        where the sign is 0) and exactly 0 elsewhere, for every tensor the connectome covers
+        (others keep their init)."""
         self.check_compatible(model)
         params = dict(model.named_parameters())
         for n, m in self.masks.items():
             p = params[n]
-            w = torch.where(self.signs[n], value, -value) * m
+            w = self.signs[n].to(torch.float32) * value
             p.copy_(w.to(device=p.device, dtype=p.dtype))
         return model
 
     # ------------------------------------------------------------------------------ reports
     def density_table(self) -> pd.DataFrame:
-        """One row per tensor: name, layer, kind, shape, numel, kept, density, positive share."""
+        """One row per tensor: name, layer, kind, shape, numel, kept, density, positive share
+        (survivors with sign +1 over all survivors)."""
         rows = []
         for n in self.masks:
             m = self.masks[n]
@@ -144,7 +163,7 @@ class Connectome:
                     numel=m.numel(),
                     kept=kept,
                     density=kept / m.numel(),
-                    positive_fraction=(int(self.signs[n].sum()) / kept) if kept else float("nan"),
+                    positive_fraction=(int((self.signs[n] > 0).sum()) / kept) if kept else float("nan"),
                 )
             )
         return pd.DataFrame(rows)
@@ -162,7 +181,7 @@ class Connectome:
 
     def jaccard(self, other: "Connectome") -> pd.DataFrame:
         """Overlap (Jaccard index of kept positions) per tensor with another connectome, plus
-        ``sign_agreement``: the share of shared positions whose signs agree."""
+        ``sign_agreement``: the share of shared positions whose signs (-1/0/+1) are equal."""
         if set(self.masks) != set(other.masks):
             raise ConnectomeError("connectomes cover different tensors")
         rows = []
@@ -184,11 +203,14 @@ class Connectome:
 
     # --------------------------------------------------------------------------------- I/O
     def _payload(self) -> dict[str, np.ndarray]:
+        """Format 2: mask bits; per survivor, a "positive" bit and a "zero" bit."""
         arrays = {}
         for n in sorted(self.masks):
             m = self.masks[n].numpy().reshape(-1)
+            s = self.signs[n].numpy().reshape(-1)[m]
             arrays[f"mask::{n}"] = np.packbits(m)
-            arrays[f"sign::{n}"] = np.packbits(self.signs[n].numpy().reshape(-1)[m])
+            arrays[f"sign::{n}"] = np.packbits(s > 0)
+            arrays[f"zero::{n}"] = np.packbits(s == 0)
         return arrays
 
     @staticmethod
@@ -200,7 +222,8 @@ class Connectome:
         return h.hexdigest()
 
     def save(self, path: str | os.PathLike) -> Path:
-        """Save atomically (temporary file, then rename) as bit-packed safetensors."""
+        """Save atomically (temporary file, then rename) as bit-packed safetensors; the same
+        connectome always gives the same bytes."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         arrays = self._payload()
@@ -213,9 +236,18 @@ class Connectome:
             },
             sort_keys=True,
         )
-        tmp = path.with_name(path.name + ".tmp")
-        save_file(arrays, str(tmp), metadata={"connectome": header, "sha256": self._checksum(arrays, header)})
-        os.replace(tmp, path)
+        metadata = {"connectome": header, "sha256": self._checksum(arrays, header)}
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                _write_safetensors(f, arrays, metadata)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
         return path
 
     @classmethod
@@ -224,6 +256,8 @@ class Connectome:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(f"no connectome at {path}; run the 'evolve' stage first")
+        hint = (f"delete {path.parent} and run `connectome evolve` again to recompute that generation"
+                if path.parent.name.startswith("gen_") else "delete it and run `connectome evolve` again to rewrite it")
         try:
             from safetensors import safe_open
 
@@ -231,21 +265,30 @@ class Connectome:
                 md = f.metadata() or {}
             arrays = load_file(str(path))
         except (SafetensorError, OSError, ValueError, json.JSONDecodeError) as e:
-            raise ConnectomeError(f"{path} is not a readable connectome file: {e}") from e
+            detail = " ".join(str(e).split())
+            raise ConnectomeError(f"{path} is not a readable connectome file ({detail}); {hint}") from e
         if "connectome" not in md or "sha256" not in md:
-            raise ConnectomeError(f"{path} is a safetensors file but not a connectome (no connectome metadata)")
+            raise ConnectomeError(f"{path} is a safetensors file but not a connectome (no connectome metadata); {hint}")
         header = md["connectome"]
         if cls._checksum(arrays, header) != md["sha256"]:
-            raise ConnectomeError(f"{path} is corrupt: its checksum does not match its contents")
+            raise ConnectomeError(f"{path} is corrupt: its checksum does not match its contents; {hint}")
         info = json.loads(header)
-        if info.get("format_version") != FORMAT_VERSION:
-            raise ConnectomeError(f"{path}: unsupported connectome format {info.get('format_version')!r}")
+        version = info.get("format_version")
+        if version not in READABLE_VERSIONS:
+            raise ConnectomeError(
+                f"{path}: unsupported connectome format {version!r} (this version reads {', '.join(READABLE_VERSIONS)})"
+            )
         masks, signs = {}, {}
         for n, shape in info["shapes"].items():
             numel = int(np.prod(shape))
             m = np.unpackbits(arrays[f"mask::{n}"], count=numel).astype(bool)
-            s = np.zeros(numel, dtype=bool)
-            s[m] = np.unpackbits(arrays[f"sign::{n}"], count=int(m.sum())).astype(bool)
+            kept = int(m.sum())
+            positive = np.unpackbits(arrays[f"sign::{n}"], count=kept).astype(bool)
+            survivors = np.where(positive, 1, -1).astype(np.int8)
+            if version != "1":  # format 1 has no zero bits: every survivor is +1 or -1
+                survivors[np.unpackbits(arrays[f"zero::{n}"], count=kept).astype(bool)] = 0
+            s = np.zeros(numel, dtype=np.int8)
+            s[m] = survivors
             masks[n] = torch.from_numpy(m.reshape(shape))
             signs[n] = torch.from_numpy(s.reshape(shape))
         return cls(masks, signs, info["model_config"], info["meta"])
@@ -254,6 +297,28 @@ class Connectome:
         if not isinstance(other, Connectome) or set(self.masks) != set(other.masks):
             return False
         return all(torch.equal(self.masks[n], other.masks[n]) and torch.equal(self.signs[n], other.signs[n]) for n in self.masks)
+
+
+def _write_safetensors(f, arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> None:
+    """Write ``uint8`` arrays and string metadata to the open binary file ``f`` in the
+    safetensors format (8-byte little-endian header length, JSON header padded with spaces to a
+    multiple of 8, then the tensors' bytes), with sorted keys so the bytes are deterministic."""
+    header: dict[str, Any] = {"__metadata__": {k: str(metadata[k]) for k in sorted(metadata)}}
+    offset, blobs = 0, []
+    for k in sorted(arrays):
+        a = np.ascontiguousarray(arrays[k])
+        if a.dtype != np.uint8:
+            raise TypeError(f"connectome payload {k} must be uint8, got {a.dtype}")
+        blob = a.tobytes()
+        header[k] = {"dtype": "U8", "shape": list(a.shape), "data_offsets": [offset, offset + len(blob)]}
+        offset += len(blob)
+        blobs.append(blob)
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    f.write(struct.pack("<Q", len(text)))
+    f.write(text)
+    for blob in blobs:
+        f.write(blob)
 
 
 #: config keys that decide whether a connectome fits a model (the shape-relevant ones)

@@ -3,17 +3,20 @@
 ::
 
     <runs_dir>/<profile>/
+        .lock, .lock.owner.json          held by the stage writing here (connectome_lib.locking)
         evolve/
             gen_00/ ... gen_05/          one folder per generation
+                run.json                 settings and their fingerprint (written first)
                 model/                   trained weights (a transformers folder)
                 connectome.cmask         the connectome obtained by pruning this generation
                 curve.csv                iteration, train_loss, val_loss, lr, tokens
                 density.csv              density of every pruned tensor after pruning
-                done.json                written last: the generation is complete
+                done.json                written last: the generation is complete (+ fingerprint)
             connectome.cmask             the final connectome (= last generation's)
         develop/
             connectome_s0/ random_s0/ dense_s0/ ...    one folder per inner-loop model
-                run.json                 init, seed, profile, iterations (written first)
+                run.json                 init, seed, profile, iterations, connectome SHA-256,
+                                         settings and fingerprint (written first)
                 checkpoints/iter_000000/ transformers folders for learning curves
                 model/                   the final model (a transformers folder)
                 curve.csv
@@ -21,15 +24,21 @@
                 done.json                written last
         evals/
             results.csv                  tidy rows: model, init, seed, iteration, task, metric, value
+            meta/ tables/                per (model, iteration, task): metadata (+ fingerprint), items
 
-Every folder is complete once its ``done.json`` exists; stages skip completed folders and
-resume incomplete ones.
+Every folder is complete once its ``done.json`` exists; stages skip completed folders computed
+with the current settings and resume incomplete ones (see :mod:`connectome_lib.fingerprint`).
+Every file is written to a temporary name and renamed (:func:`write_json_atomic`,
+:func:`write_csv_atomic`; model folders and training states likewise), so a crash never leaves
+a cut-off file under its final name.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -61,14 +70,22 @@ def checkpoint_dir(train_dir: str | os.PathLike, iteration: int) -> Path:
     return Path(train_dir) / "checkpoints" / f"iter_{iteration:06d}"
 
 
+#: a complete checkpoint folder's name; ``iter_000100.tmp`` (a save in progress) never matches
+CHECKPOINT_NAME = re.compile(r"^iter_(\d{6})$")
+
+
 def list_checkpoints(train_dir: str | os.PathLike) -> list[tuple[int, Path]]:
-    """(iteration, folder) of every complete checkpoint of a training folder, in order."""
+    """(iteration, folder) of every complete checkpoint of a training folder, in order.
+
+    Only folders named exactly ``iter_XXXXXX`` (six digits) with a ``config.json`` count: a
+    leftover ``iter_XXXXXX.tmp`` of an interrupted save, or any other name, is ignored."""
     root = Path(train_dir) / "checkpoints"
     out = []
     if root.is_dir():
         for d in root.iterdir():
-            if d.name.startswith("iter_") and (d / "config.json").exists():
-                out.append((int(d.name[5:]), d))
+            m = CHECKPOINT_NAME.match(d.name)
+            if m and d.is_dir() and (d / "config.json").exists():
+                out.append((int(m.group(1)), d))
     return sorted(out)
 
 
@@ -80,19 +97,44 @@ def is_done(folder: str | os.PathLike) -> bool:
     return (Path(folder) / "done.json").exists()
 
 
-def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
-    """Write JSON so that a crash never leaves a half-written file behind."""
+#: permissions of the files we write (mkstemp's 0600 would hide results from other users)
+_FILE_MODE = 0o644
+
+
+@contextlib.contextmanager
+def _atomic_target(path: str | os.PathLike):
+    """Yield a temporary file beside ``path``; on success it is made readable (0644) and renamed
+    onto ``path``, on any error removed — so a crash never leaves a half-written file behind."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
     try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(obj, f, indent=2, sort_keys=True, default=str)
+        yield tmp
+        os.chmod(tmp, _FILE_MODE)
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+
+
+def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
+    """Write JSON so that a crash never leaves a half-written file behind."""
+    with _atomic_target(path) as tmp, open(tmp, "w") as f:
+        json.dump(obj, f, indent=2, sort_keys=True, default=str)
+
+
+def write_csv_atomic(df, path: str | os.PathLike, **to_csv_kwargs: Any) -> Path:
+    """Write a DataFrame as CSV to a temporary file beside ``path``, then rename it into place,
+    so that a crash or a full disk never leaves a cut-off table that a later run would trust.
+    ``to_csv_kwargs`` go to :meth:`pandas.DataFrame.to_csv` (default ``index=False``); a
+    ``.gz`` path is gzip-compressed with a zero timestamp (the same bytes every time)."""
+    if Path(path).name.endswith(".gz"):  # the temporary name hides the suffix from pandas
+        to_csv_kwargs.setdefault("compression", {"method": "gzip", "mtime": 0})
+    with _atomic_target(path) as tmp:
+        df.to_csv(tmp, **{"index": False, **to_csv_kwargs})
+    return Path(path)
 
 
 def read_json(path: str | os.PathLike) -> Any:

@@ -64,7 +64,7 @@ def test_init_model_sign_times_value_else_zero(tiny_model, tiny_config):
         assert torch.all(w[~m] == 0)
         assert torch.all(w[m].abs() == torch.tensor(0.02))
         # survivors keep the sign of the weights they were taken from
-        assert torch.equal(w[m] > 0, trained[n].detach()[m] > 0)
+        assert torch.equal(torch.sign(w[m]), torch.sign(trained[n].detach()[m]))
 
 
 def test_random_control_matches_density_exactly_and_is_seeded(tiny_model):
@@ -72,12 +72,13 @@ def test_random_control_matches_density_exactly_and_is_seeded(tiny_model):
     r = c.random_control(seed=5)
     for n in c.masks:
         assert int(r.masks[n].sum()) == int(c.masks[n].sum())
-        assert torch.all(~r.signs[n] | r.masks[n])
+        assert torch.all((r.signs[n] == 0) | r.masks[n])  # no sign off the mask
+        assert torch.all(r.signs[n][r.masks[n]] != 0)  # random signs are +-1, never 0
     assert r == c.random_control(seed=5)
     assert r != c.random_control(seed=6)
     assert r != c
     # random signs: about half positive
-    pos = sum(int(r.signs[n].sum()) for n in r.masks) / sum(int(r.masks[n].sum()) for n in r.masks)
+    pos = sum(int((r.signs[n] > 0).sum()) for n in r.masks) / sum(int(r.masks[n].sum()) for n in r.masks)
     assert 0.45 < pos < 0.55
 
 

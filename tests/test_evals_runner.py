@@ -24,6 +24,7 @@ def run_root(tmp_path):
         tiny_connectome_gpt(it).save_pretrained(train / "checkpoints" / f"iter_{it:06d}")
     tiny_connectome_gpt(200).save_pretrained(train / "model")
     (train / "run.json").write_text(json.dumps({"init": "connectome", "seed": 1, "iterations": 200}))
+    (train / "done.json").write_text(json.dumps({"init": "connectome", "seed": 1}))  # training finished
     return tmp_path
 
 

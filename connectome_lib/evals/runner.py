@@ -13,14 +13,31 @@ Results are tidy rows ``model, init, label, seed, iteration, task, metric, value
 Per-task metadata go to ``meta/`` and per-item tables (Futrell2018's per-word surprisal) to
 ``tables/`` beside the results. The ``baselines`` task runs once per training folder, on its
 last evaluated model, because it does not depend on training.
+
+Integrity (issue 8):
+
+* **Fingerprints.** Each (model, iteration, task) records in its ``meta/`` file the fingerprint
+  of the options that shape that task, of the tokenizer and of the model folder it scored
+  (:func:`connectome_lib.fingerprint.eval_task_settings`; a model of a run is identified by its
+  ``done.json`` fingerprint, any other folder by the SHA-256 of its files). Rows whose
+  fingerprint differs from the current one are never mixed with new ones: the call stops with
+  :class:`~connectome_lib.fingerprint.StaleResultError`, or with ``fresh=True`` drops them and
+  computes them again.
+* **Complete runs.** :func:`evaluate_run` with ``expected`` (the profile's inits x seeds) warns
+  about -- or with ``strict=True`` refuses -- a missing model, and never takes an unfinished
+  model (no ``done.json``) as final: such a folder is skipped with a warning naming it.
+* **Atomic files.** Per-item tables, metadata and results are written to a temporary file and
+  renamed; a task's results rows are written only after its table and metadata.
+* **Lock.** The run folder (or the results folder outside a run) is locked while it is written.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
-import tempfile
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -35,7 +52,11 @@ from .config import ALL_TASKS, EvalConfig
 from .results import TaskResult
 from .scoring import resolve_device
 from .tasks import TaskContext, ValTokens, run_task
-from ..layout import INIT_LABELS, evals_dir, list_checkpoints, read_json, write_json_atomic
+from ..fingerprint import (StaleResultError, eval_task_settings, file_sha256, fingerprint, folder_sha256,
+                           stale_message, tokenizer_fingerprint)
+from ..layout import (INIT_LABELS, develop_dir, evals_dir, final_connectome_path, is_done, list_checkpoints, read_json,
+                      write_csv_atomic, write_json_atomic)
+from ..locking import run_lock
 from ..tokenizer import load_tokenizer
 
 COLUMNS = ["model", "init", "label", "seed", "iteration", "task", "metric", "value", "n"]
@@ -72,8 +93,34 @@ def load_model(folder: str | os.PathLike, device: str = "auto") -> torch.nn.Modu
     """A saved causal LM in float32, on ``device``, in eval mode."""
     import connectome_lib.model  # noqa: F401  (registers the paper's GPT with the Auto classes)
 
-    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    try:
+        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    except Exception as e:  # a cut-off or damaged folder: say which, and how to recompute it
+        folder = Path(folder)
+        if folder.parent.name == "checkpoints":
+            step, stage = folder.parent.parent, "develop"
+        elif folder.name == "model" and folder.parent.name.startswith("gen_"):
+            step, stage = folder.parent, "evolve"
+        elif folder.name == "model":
+            step, stage = folder.parent, "develop"
+        else:
+            step, stage = folder, None
+        how = (f"delete {step} and run `connectome {stage}` again to recompute it" if stage
+               else "delete it and save the model again")
+        detail = " ".join(str(e).split())[:300]
+        raise OSError(f"model folder {folder} is corrupt or incomplete ({type(e).__name__}: {detail}); {how}") from e
     return model.to(resolve_device(device)).eval()
+
+
+def model_tokenizer(folders: Sequence[str | os.PathLike], cfg: EvalConfig):
+    """The tokenizer saved with the model: that of the first folder holding one
+    (``tokenizer.json``, or GPT-2's ``vocab.json`` + ``merges.txt``), so that any Hugging Face
+    causal-LM folder is evaluated with its own tokenizer; else the configured one
+    (``cfg.tokenizer``, ``cfg.data_dir``)."""
+    for folder in map(Path, folders):
+        if (folder / "tokenizer.json").exists() or ((folder / "vocab.json").exists() and (folder / "merges.txt").exists()):
+            return load_tokenizer(folder)
+    return load_tokenizer(cfg.tokenizer, cfg.data_dir)
 
 
 def run_info(train_dir: Path | None) -> dict[str, Any]:
@@ -150,12 +197,54 @@ def read_results(results_path: str | os.PathLike) -> pd.DataFrame:
 def write_results(df: pd.DataFrame, results_path: str | os.PathLike) -> None:
     """Write ``results.csv`` and ``results.json`` atomically."""
     p = Path(results_path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=p.parent, prefix=f".{p.name}.", suffix=".tmp")
-    os.close(fd)
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, p)
+    write_csv_atomic(df, p)
     write_json_atomic(p.with_suffix(".json"), json.loads(df.to_json(orient="records")))
+
+
+def _train_dir(folder: Path) -> Path | None:
+    """The training folder a model folder belongs to (``<train>/model``, ``<train>/checkpoints/iter_*``)."""
+    if folder.name == "model":
+        return folder.parent
+    if folder.parent.name == "checkpoints":
+        return folder.parent.parent
+    return None
+
+
+def model_fingerprint(target: Target) -> str:
+    """The fingerprint of the model a target scores: its training run's ``done.json`` fingerprint
+    and the iteration, or -- for a folder outside a finished run -- the SHA-256 of its files."""
+    train = _train_dir(target.folder)
+    if train is not None and is_done(train):
+        try:
+            recorded = read_json(train / "done.json").get("fingerprint")
+        except (OSError, ValueError, AttributeError):
+            recorded = None
+        if recorded:
+            return fingerprint({"train": recorded, "iteration": target.iteration})
+    return folder_sha256(target.folder)
+
+
+def _task_inputs(task: str, ctx: TaskContext) -> dict[str, Any]:
+    """Inputs other than options and model that shape a task's rows: the tokenizer and, for the
+    validation loss, the validation tokens (SHA-256 of each, computed once per session)."""
+    if "tokenizer_sha256" not in ctx.cache:
+        ctx.cache["tokenizer_sha256"] = tokenizer_fingerprint(ctx.tokenizer)
+    inputs = {"tokenizer_sha256": ctx.cache["tokenizer_sha256"]}
+    if task == "perplexity":
+        if "val_tokens_sha256" not in ctx.cache:
+            tokens = np.ascontiguousarray(ctx.get_val_tokens())
+            ctx.cache["val_tokens_sha256"] = hashlib.sha256(tokens.dtype.str.encode() + tokens.tobytes()).hexdigest()
+        inputs["val_tokens_sha256"] = ctx.cache["val_tokens_sha256"]
+    return inputs
+
+
+def _stem(target: Target, task: str) -> str:
+    return f"{target.model}_iter{target.iteration:06d}_{task}"
+
+
+def _lock_root(results_path: Path) -> Path:
+    """The folder locked while ``results_path`` is written: the run root for ``<run>/evals/...``."""
+    return results_path.parent.parent if results_path.parent.name == "evals" else results_path.parent
 
 
 def _rows(target: Target, res: TaskResult) -> pd.DataFrame:
@@ -178,23 +267,57 @@ def evaluate(
     model_name: str | None = None,
     tokenizer=None,
     ctx: TaskContext | None = None,
+    fresh: bool = False,
 ) -> pd.DataFrame:
     """Evaluate a model folder or every checkpoint of a training folder; return all rows of the
     results file (old and new). See the module docstring for layout, outputs and resuming.
 
     ``val_tokens`` (for ``perplexity``) is a 1-D token array or a zero-argument callable that
     returns one (called once, on first use); ``None`` tokenises ``corpus_val`` as a fallback.
+    The tokenizer is ``tokenizer`` (or ``ctx``'s), else the one saved in the model folder, else
+    the configured one (:func:`model_tokenizer`).
+    Rows computed with other options or from another model raise :class:`StaleResultError`, or
+    with ``fresh=True`` are dropped and computed again.
     """
+    path = Path(path)
+    results_path = Path(results_path) if results_path else default_results_path(path)
+    with run_lock(_lock_root(results_path), "evaluate"):
+        return _evaluate(path, cfg, tasks=tasks, val_tokens=val_tokens, results_path=results_path,
+                         model_name=model_name, tokenizer=tokenizer, ctx=ctx, fresh=fresh)
+
+
+def _evaluate(path: Path, cfg: EvalConfig | None, *, tasks, val_tokens, results_path: Path, model_name, tokenizer,
+              ctx, fresh: bool) -> pd.DataFrame:
     cfg = cfg or EvalConfig()
     tasks = list(tasks if tasks is not None else cfg.tasks)
     check_tasks(tasks)
-    path = Path(path)
-    results_path = Path(results_path) if results_path else default_results_path(path)
+    if not (path / "config.json").exists() and (path / "run.json").exists() and not is_done(path):
+        raise FileNotFoundError(
+            f"{path} is not finished (no done.json), so it has no final model to evaluate: finish its training "
+            "(connectome develop), or evaluate one checkpoint folder under checkpoints/ explicitly"
+        )
     targets = find_targets(path, cfg.checkpoints, model_name)
-    tokenizer = tokenizer or load_tokenizer(cfg.tokenizer, cfg.data_dir)
+    tokenizer = tokenizer or (ctx.tokenizer if ctx else None) or model_tokenizer([t.folder for t in targets], cfg)
     ctx = ctx or TaskContext(tokenizer, cfg, val_tokens)
     df = read_results(results_path)
+    meta_dir, tables_dir = results_path.parent / "meta", results_path.parent / "tables"
     done = set(zip(df["model"].astype(str), df["iteration"].astype(int), df["task"].astype(str)))
+    # the settings of every (target, task); rows already there must carry the same fingerprint
+    settings, stale = {}, []
+    for target in targets:
+        mfp = model_fingerprint(target)
+        for task in tasks:
+            key = (target.model, target.iteration, task)
+            settings[key] = eval_task_settings(cfg, task, mfp, _task_inputs(task, ctx))
+            if key in done:
+                try:
+                    recorded = read_json(meta_dir / f"{_stem(target, task)}.json")
+                except (OSError, ValueError):
+                    recorded = None
+                if not isinstance(recorded, dict) or recorded.get("fingerprint") != fingerprint(settings[key]):
+                    stale.append((key, target, recorded if isinstance(recorded, dict) else None))
+    if stale:
+        df, done = _drop_stale(df, done, stale, settings, results_path, fresh)
     for k, target in enumerate(tqdm(targets, desc=f"evaluate {path.name}", disable=not cfg.progress)):
         todo = [t for t in tasks if (target.model, target.iteration, t) not in done
                 and (t != "baselines" or k == len(targets) - 1)]
@@ -203,37 +326,116 @@ def evaluate(
         model = load_model(target.folder, cfg.device)
         for task in todo:
             res = run_task(task, model, ctx)
+            stem, key = _stem(target, task), (target.model, target.iteration, task)
+            # the per-item table and the metadata first: a results row never claims a missing file
+            if res.table is not None:
+                write_csv_atomic(res.table, tables_dir / f"{stem}.csv")
+            write_json_atomic(meta_dir / f"{stem}.json",
+                              {**res.metadata, "fingerprint": fingerprint(settings[key]), "settings": settings[key]})
             df = pd.concat([df, _rows(target, res)], ignore_index=True) if len(df) else _rows(target, res)
             write_results(df, results_path)
-            stem = f"{target.model}_iter{target.iteration:06d}_{task}"
-            write_json_atomic(results_path.parent / "meta" / f"{stem}.json", res.metadata)
-            if res.table is not None:
-                (results_path.parent / "tables").mkdir(parents=True, exist_ok=True)
-                res.table.to_csv(results_path.parent / "tables" / f"{stem}.csv", index=False)
-            done.add((target.model, target.iteration, task))
+            done.add(key)
         del model
     return df
 
 
+def _drop_stale(df: pd.DataFrame, done: set, stale: list, settings: dict, results_path: Path, fresh: bool):
+    """Raise :class:`StaleResultError` for rows computed with other settings, or (``fresh``) drop
+    them with their metadata and tables so they are computed again; return ``(df, done)``."""
+    (model, iteration, task), target, recorded = stale[0]
+    if not fresh:
+        step = (f"{len(stale)} result group(s) in {results_path} (first: {model} iteration {iteration} {task}, "
+                f"meta/{_stem(target, task)}.json)")
+        raise StaleResultError(stale_message(
+            step, recorded, settings[(model, iteration, task)],
+            "re-run with --fresh (fresh=True) to drop and recompute them, or write to another results file (--results)"))
+    drop = {key for key, _, _ in stale}
+    keys = zip(df["model"].astype(str), df["iteration"].astype(int), df["task"].astype(str))
+    df = df[[k not in drop for k in keys]].reset_index(drop=True)
+    write_results(df, results_path)
+    for key, target, _ in stale:
+        for f in (results_path.parent / "meta" / f"{_stem(target, key[2])}.json",
+                  results_path.parent / "tables" / f"{_stem(target, key[2])}.csv"):
+            if f.exists():
+                f.unlink()
+    return df, done - drop
+
+
+def expected_models(profile) -> list[tuple[str, int]]:
+    """The (init, seed) pairs a profile's inner loop trains: what :func:`evaluate_run` expects."""
+    return [(init, int(seed)) for seed in profile.develop.seeds for init in profile.develop.inits]
+
+
+def _check_run(run_root: Path, folders: list[Path], expected, strict: bool) -> list[Path]:
+    """The finished folders to evaluate; warn about (or, ``strict``, refuse) missing, unexpected
+    and unfinished models, naming each."""
+    root = run_root / "develop"
+    problems = []
+    if expected is not None:
+        wanted = [develop_dir(run_root, init, int(seed)) for init, seed in expected]
+        missing = [d.name for d in wanted if not d.is_dir()]
+        extra = [d.name for d in folders if d not in wanted]
+        if missing:
+            problems.append(f"{root}: expected model(s) {', '.join(missing)} missing (not trained: run `connectome "
+                            "develop`); the evaluation covers the others only")
+        if extra:
+            warnings.warn(f"{root}: not evaluating {', '.join(extra)}: not among the expected inits x seeds",
+                          stacklevel=3)
+        folders = [d for d in wanted if d.is_dir()]
+    unfinished = [d for d in folders if not is_done(d)]
+    if unfinished:
+        problems.append(f"{root}: skipping unfinished model(s) {', '.join(d.name for d in unfinished)} (no "
+                        "done.json): a last checkpoint is not a final model; finish them with `connectome develop`")
+    for message in problems:
+        if strict:
+            raise FileNotFoundError(message)
+        warnings.warn(message, stacklevel=3)
+    finished = [d for d in folders if d not in unfinished]
+    final = final_connectome_path(run_root)
+    if final.exists():  # models trained from a connectome that has since been replaced are stale
+        sha = file_sha256(final)
+        other = [d.name for d in finished if (d / "run.json").exists()
+                 and read_json(d / "run.json").get("connectome_sha256") not in (None, sha)]
+        if other:
+            raise StaleResultError(
+                f"{root}: model(s) {', '.join(other)} were trained from another connectome than {final} (its SHA-256 "
+                "differs); retrain them with `connectome develop --fresh` first, or use another runs folder")
+    return finished
+
+
 def evaluate_run(run_root: str | os.PathLike, cfg: EvalConfig | None = None, *, tasks: Sequence[str] | None = None,
-                 val_tokens: ValTokens = None, results_path: str | os.PathLike | None = None) -> pd.DataFrame:
-    """Evaluate every training folder ``<run_root>/develop/*`` into one results file
-    (default ``<run_root>/evals/results.csv``)."""
+                 val_tokens: ValTokens = None, results_path: str | os.PathLike | None = None,
+                 expected: Sequence[tuple[str, int]] | None = None, strict: bool = False,
+                 fresh: bool = False) -> pd.DataFrame:
+    """Evaluate every finished training folder ``<run_root>/develop/*`` into one results file
+    (default ``<run_root>/evals/results.csv``).
+
+    ``expected`` (e.g. :func:`expected_models` of the profile) lists the (init, seed) models the
+    run should hold: only those are evaluated, and a missing one is a warning naming it (an error
+    with ``strict=True``). A folder without ``done.json`` is unfinished and skipped with a warning
+    (an error with ``strict=True``), so its last checkpoint is never averaged in as a final
+    model. A model trained from another connectome than the run's current one raises
+    :class:`StaleResultError` (retrain it first). ``fresh`` as in :func:`evaluate`.
+    """
     cfg = cfg or EvalConfig()
-    root = Path(run_root) / "develop"
+    run_root = Path(run_root)
+    root = run_root / "develop"
     folders = sorted(d for d in root.iterdir() if d.is_dir()) if root.is_dir() else []
     if not folders:
         raise FileNotFoundError(f"no training folders under {root}")
     results_path = Path(results_path) if results_path else evals_dir(run_root) / "results.csv"
-    tokenizer = load_tokenizer(cfg.tokenizer, cfg.data_dir)
-    ctx = TaskContext(tokenizer, cfg, val_tokens)
-    df = read_results(results_path)
-    for folder in folders:
-        try:
-            find_targets(folder, cfg.checkpoints)
-        except FileNotFoundError:
-            continue  # a folder whose training has not written anything yet
-        df = evaluate(folder, cfg, tasks=tasks, results_path=results_path, tokenizer=tokenizer, ctx=ctx)
+    with run_lock(run_root, "evaluate"), run_lock(_lock_root(results_path), "evaluate"):
+        folders = _check_run(run_root, folders, expected, strict)
+        tokenizer = load_tokenizer(cfg.tokenizer, cfg.data_dir)
+        ctx = TaskContext(tokenizer, cfg, val_tokens)
+        df = read_results(results_path)
+        for folder in folders:
+            try:
+                find_targets(folder, cfg.checkpoints)
+            except FileNotFoundError:
+                continue  # a folder whose training has not written anything yet
+            df = _evaluate(folder, cfg, tasks=tasks, val_tokens=val_tokens, results_path=results_path,
+                           model_name=None, tokenizer=tokenizer, ctx=ctx, fresh=fresh)
     return df
 
 

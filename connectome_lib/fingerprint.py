@@ -1,0 +1,204 @@
+"""Settings fingerprints: which settings shaped a finished step, so a stale result is never reused.
+
+Every finished step of a run records, in its ``done.json`` (and ``run.json``), the *settings*
+that shaped it and their *fingerprint*: the SHA-256 of the settings as canonical JSON (sorted
+keys, no whitespace). A later run computes the fingerprint its own settings give; when the two
+differ, the step is stale: it is recomputed (``fresh=True``, ``--fresh``) or the run stops with a
+one-line :class:`StaleResultError` that lists the settings that changed.
+
+What shapes what (the builders below):
+
+* **generation g** of the outer loop (:func:`generation_settings`): ``model``, ``data``
+  (without the purely locational ``data_dir`` and ``cache_dir``), ``evolve`` with its ``train``
+  section (without ``generations``: generation g does not depend on how many follow it), and
+  the fingerprint of generation g-1, so a change anywhere upstream reaches every later one.
+* **an inner-loop model** (:func:`inner_settings`): ``model``, ``data`` (as above),
+  ``develop.train``, ``develop.init_value``, its ``init`` and ``seed`` and, for the connectome
+  and random inits, the SHA-256 of the connectome file it was initialised from -- replacing the
+  connectome under finished models is therefore noticed.
+* **an evaluation task row** (:func:`eval_task_settings`): the evaluation options that shape
+  that task (:data:`EVAL_TASK_FIELDS`) and the fingerprint of the model folder it scores.
+
+The stages and the evaluation runner use these; this module only computes and compares.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+import os
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+#: data fields that say *where* files are, not what they contain: never part of a fingerprint
+LOCATIONAL_DATA_FIELDS = ("data_dir", "cache_dir")
+
+#: evaluation options read by every task (the tokenizer decides every score too, but it enters
+#: as the SHA-256 of its vocabulary, not as the folder it was loaded from: a path is no setting)
+EVAL_COMMON_FIELDS = ("dtype",)
+#: bumped when a task's definition changes (e.g. BLiMP's leading space, seeded subsets), so rows
+#: computed by the older definition are never mixed with new ones
+EVAL_DEFINITIONS_VERSION = 2
+_BRAIN = ("brain_limit", "brain_roi", "brain_folds", "brain_alpha_min_exp", "brain_alpha_max_exp",
+          "brain_n_alphas", "seed")
+#: per task, the :class:`~connectome_lib.evals.config.EvalConfig` fields that shape its rows
+#: (see :func:`connectome_lib.evals.tasks.run_task`); device, batch size, progress bars and the
+#: task list do not change what a task computes and are left out
+EVAL_TASK_FIELDS: dict[str, tuple[str, ...]] = {
+    "perplexity": ("limit", "perplexity_context"),
+    "hellaswag": ("limit", "hellaswag_norm", "seed"),
+    "mmlu": ("limit", "mmlu_prompt", "seed"),
+    "blimp": ("limit", "blimp_limit", "blimp_leading_space"),
+    "futrell2018": ("futrell_limit", "futrell_stride"),
+    "tuckute2024": _BRAIN,
+    "language_units": _BRAIN + ("language_units_fractions", "localizer_n_sentences"),
+    "baselines": _BRAIN + ("futrell_limit", "futrell_stride", "frequency_corpora", "baseline_tasks"),
+}
+
+
+class StaleResultError(ValueError):
+    """A finished step was computed with other settings than the current ones."""
+
+
+# ------------------------------------------------------------------------------ primitives
+def _plain(obj: Any) -> Any:
+    """``obj`` as plain JSON types (dataclasses as dicts, paths as strings, tuples as lists)."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: _plain(getattr(obj, f.name)) for f in dataclasses.fields(obj)}
+    if isinstance(obj, Mapping):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, os.PathLike):
+        return os.fspath(obj)
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return repr(obj)
+    if obj is None or isinstance(obj, (str, int, float, bool)):
+        return obj
+    if hasattr(obj, "item"):  # numpy / torch scalars
+        return _plain(obj.item())
+    raise TypeError(f"cannot fingerprint a {type(obj).__name__}: {obj!r}")
+
+
+def canonical_json(obj: Any) -> str:
+    """Canonical JSON of ``obj``: sorted keys, no whitespace, so equal settings give equal text."""
+    return json.dumps(_plain(obj), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def fingerprint(obj: Any) -> str:
+    """SHA-256 (hex) of :func:`canonical_json` of ``obj``."""
+    return hashlib.sha256(canonical_json(obj).encode()).hexdigest()
+
+
+def file_sha256(path: str | os.PathLike, chunk: int = 1 << 20) -> str:
+    """SHA-256 (hex) of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(chunk), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+MODEL_FILES = ("config.json", "*.safetensors", "*.bin", "tokenizer.json", "tokenizer_config.json", "vocab.json",
+               "merges.txt")
+
+
+def folder_sha256(folder: str | os.PathLike, patterns: Iterable[str] = MODEL_FILES) -> str:
+    """SHA-256 over a model folder's config, weight and tokenizer files (names and bytes, sorted
+    by name): the fingerprint of a model folder that records none."""
+    folder = Path(folder)
+    h = hashlib.sha256()
+    files = sorted({p for pat in patterns for p in folder.glob(pat) if p.is_file()})
+    for p in files:
+        h.update(p.name.encode())
+        h.update(file_sha256(p).encode())
+    return h.hexdigest()
+
+
+def tokenizer_fingerprint(tokenizer: Any) -> str:
+    """SHA-256 of a tokenizer's vocabulary (token -> id) and class: two tokenizers with the same
+    fingerprint split text identically for every evaluation here."""
+    h = hashlib.sha256(type(tokenizer).__name__.encode())
+    h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True, ensure_ascii=True).encode())
+    return h.hexdigest()
+
+
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """``{"evolve": {"prune_fraction": 0.2}}`` -> ``{"evolve.prune_fraction": 0.2}``."""
+    obj = _plain(obj)
+    if isinstance(obj, dict):
+        out: dict[str, Any] = {}
+        for k, v in obj.items():
+            out.update(flatten(v, f"{prefix}{k}."))
+        return out if out or not prefix else {prefix[:-1]: {}}
+    return {prefix[:-1]: obj}
+
+
+_MISSING = "<absent>"
+
+
+def settings_diff(old: Any, new: Any) -> list[str]:
+    """The settings that differ, one ``key: old -> new`` string each, in key order."""
+    a, b = flatten(old or {}), flatten(new or {})
+    return [f"{k}: {a.get(k, _MISSING)!r} -> {b.get(k, _MISSING)!r}".replace("'", "")
+            for k in sorted(set(a) | set(b)) if a.get(k, _MISSING) != b.get(k, _MISSING)]
+
+
+def describe_change(recorded: Mapping[str, Any] | None, settings: Any, limit: int = 6) -> str:
+    """A short account of what changed between a recorded step and the current settings."""
+    if not recorded or "settings" not in recorded:
+        return "it records no settings fingerprint (written by an older version)"
+    diff = settings_diff(recorded.get("settings"), settings)
+    if not diff:
+        return "its fingerprint differs"
+    more = f", and {len(diff) - limit} more" if len(diff) > limit else ""
+    return ", ".join(diff[:limit]) + more
+
+
+def stale_message(step: str, recorded: Mapping[str, Any] | None, settings: Any, how: str) -> str:
+    """The one-line message of a :class:`StaleResultError`."""
+    return f"{step} was computed with other settings ({describe_change(recorded, settings)}); {how}"
+
+
+def matches(recorded: Mapping[str, Any] | None, fp: str) -> bool:
+    """Whether a recorded ``done.json``/``run.json`` carries fingerprint ``fp``."""
+    return bool(recorded) and recorded.get("fingerprint") == fp
+
+
+# ------------------------------------------------------------------------------ builders
+def data_settings(data: Any) -> dict[str, Any]:
+    """The data settings that shape results: everything but :data:`LOCATIONAL_DATA_FIELDS`."""
+    d = _plain(data)
+    return {k: v for k, v in d.items() if k not in LOCATIONAL_DATA_FIELDS}
+
+
+def generation_settings(profile: Any, generation: int, previous: str | None) -> dict[str, Any]:
+    """Settings that shape generation ``generation`` of the outer loop (see the module docstring);
+    ``previous`` is the fingerprint of generation ``generation - 1`` (``None`` for generation 0)."""
+    evolve = _plain(profile.evolve)
+    evolve.pop("generations", None)
+    return {"step": "evolve", "generation": int(generation), "model": _plain(profile.model),
+            "data": data_settings(profile.data), "evolve": evolve, "previous": previous}
+
+
+def inner_settings(profile: Any, init: str, seed: int, connectome_sha256: str | None) -> dict[str, Any]:
+    """Settings that shape the inner-loop model (``init``, ``seed``); ``connectome_sha256`` is the
+    SHA-256 of the connectome file it starts from (``None`` for the dense init)."""
+    return {"step": "develop", "model": _plain(profile.model), "data": data_settings(profile.data),
+            "develop": {"train": _plain(profile.develop.train), "init_value": profile.develop.init_value},
+            "init": init, "seed": int(seed), "connectome_sha256": connectome_sha256}
+
+
+def eval_task_settings(cfg: Any, task: str, model_fingerprint: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """Settings that shape the rows of ``task`` for one model folder: the options named in
+    :data:`EVAL_TASK_FIELDS` (plus, for ``baselines``, those of its untrained-model tasks),
+    ``extra`` inputs (e.g. the validation tokens' SHA-256) and the model's fingerprint."""
+    fields = set(EVAL_COMMON_FIELDS) | set(EVAL_TASK_FIELDS.get(task, ()))
+    if task == "baselines":
+        for t in getattr(cfg, "baseline_tasks", ()):
+            fields |= set(EVAL_TASK_FIELDS.get(t, ()))
+    options = {f: _plain(getattr(cfg, f)) for f in sorted(fields) if hasattr(cfg, f)}
+    return {"step": "evaluate", "task": task, "definitions": EVAL_DEFINITIONS_VERSION, "options": options,
+            "inputs": _plain(dict(extra or {})), "model": model_fingerprint}
