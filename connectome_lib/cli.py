@@ -8,6 +8,7 @@ Examples::
     connectome evolve --profile smoke --set evolve.generations=3
     connectome develop --profile smoke --init connectome --seed 0
     connectome evaluate --run runs/smoke             # see `connectome evaluate --help`
+    connectome --debug evolve --profile smoke        # on an error: the full traceback, not one line
     accelerate launch -m connectome_lib.cli evolve --profile gpu    # several GPUs
 """
 
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 
 from .config import ConfigError, available_profiles, load_profile, profile_to_yaml
 
@@ -74,7 +76,7 @@ def _cmd_evolve(args) -> int:
     from .stages import evolution_summary, evolve
 
     profile = _profile(args)
-    connectome = evolve(profile, progress=not args.no_progress)
+    connectome = evolve(profile, progress=not args.no_progress, fresh=getattr(args, "fresh", False))
     print(evolution_summary(profile).to_string(index=False))
     print(f"final connectome: density {connectome.density():.4f} -> {profile.run_root / 'evolve' / 'connectome.cmask'}")
     return 0
@@ -89,6 +91,7 @@ def _cmd_develop(args) -> int:
         inits=[args.init] if args.init else None,
         seeds=[args.seed] if args.seed is not None else None,
         progress=not args.no_progress,
+        fresh=getattr(args, "fresh", False),
     )
     for f in folders:
         print(f)
@@ -108,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=__doc__.split("Examples::", 1)[1],
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    add_debug_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("profiles", help="list the available profiles")
@@ -130,6 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
         "finished generations are skipped and an interrupted one resumes from its last saved state.",
     )
     _add_profile_args(p)
+    p.add_argument("--fresh", action="store_true", help="recompute generations computed with other settings "
+                   "(and every later one) instead of stopping with an error")
     p.set_defaults(func=_cmd_evolve)
 
     p = sub.add_parser(
@@ -141,6 +147,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_profile_args(p)
     p.add_argument("--init", choices=["connectome", "random", "dense"], help="train only this model type")
     p.add_argument("--seed", type=int, help="train only this seed")
+    p.add_argument("--fresh", action="store_true", help="retrain models computed with other settings or from "
+                   "another connectome instead of stopping with an error")
     p.set_defaults(func=_cmd_develop)
 
     try:
@@ -158,15 +166,77 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# --------------------------------------------------------------------------------------------
+# errors: one line that names the file, no traceback (``--debug`` shows it)
+
+#: exit status of a configuration error (as argparse uses for bad arguments) and of an interrupt
+EXIT_CONFIG, EXIT_INTERRUPTED = 2, 130
+
+
+def add_debug_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debug", action="store_true",
+                        help="on an error, show the full Python traceback instead of one line")
+
+
+def _one_line(text: object, limit: int = 2000) -> str:
+    line = " ".join(str(text).split())
+    return line if len(line) <= limit else line[: limit - 3] + "..."
+
+
+def describe_error(e: BaseException, prog: str = "connectome") -> tuple[int, str]:
+    """The exit status and the one-line message for an error that reached the command line.
+
+    Configuration errors (:class:`ConfigError`, the evaluation options' ``EvalConfigError``)
+    exit 2; data and file errors (``ConnectomeError``, ``OSError``, ``ValueError``, ...) exit 1;
+    an interrupt exits 130. The library's messages already name the file (and line); this only
+    flattens them to one line.
+    """
+    from .evals.config import EvalConfigError
+
+    if isinstance(e, KeyboardInterrupt):
+        return EXIT_INTERRUPTED, (f"{prog}: interrupted; finished steps are kept, and running the same "
+                                  "command again resumes the run where it stopped")
+    if isinstance(e, (ConfigError, EvalConfigError)):
+        return EXIT_CONFIG, f"{prog}: configuration error: {_one_line(e)}"
+    if hasattr(e, "ename") and hasattr(e, "evalue"):  # papermill.PapermillExecutionError (pipeline)
+        return 1, (f"{prog}: a stage notebook failed in cell [{getattr(e, 'exec_count', '?')}]: "
+                   f"{e.ename}: {_one_line(e.evalue)} (its partial output is kept as *.failed.ipynb)")
+    if isinstance(e, (OSError, ValueError, EOFError)) or type(e).__module__.startswith("connectome_lib"):
+        return 1, f"{prog}: error: {_one_line(e)}"  # ConnectomeError, DataMissingError, DataFileError, ...
+    return 1, (f"{prog}: error: {type(e).__name__}: {_one_line(e)} "
+               f"(run `{prog} --debug ...` to see the traceback)")
+
+
+def _show_warning_one_line(message, category, filename, lineno, file=None, line=None) -> None:
+    print(f"connectome: warning: {_one_line(message)}", file=sys.stderr if file is None else file)
+
+
+def run_command(func, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """Call ``func(args)``; turn an error into one line on stderr and an exit status.
+
+    With ``args.debug`` the error is re-raised, so Python prints the traceback. Warnings are
+    printed as one line each, too (``connectome: warning: ...``).
+    """
+    debug = bool(getattr(args, "debug", False))
+    with warnings.catch_warnings():
+        if not debug:
+            warnings.showwarning = _show_warning_one_line
+        try:
+            return int(func(args) or 0)
+        except SystemExit:
+            raise
+        except BaseException as e:  # noqa: BLE001 - every error becomes one line (or, --debug, a traceback)
+            if debug:
+                raise
+            code, message = describe_error(e, parser.prog)
+            sys.stdout.flush()
+            parser.exit(code, message + "\n")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except ConfigError as e:
-        parser.exit(2, f"connectome: configuration error: {e}\n")
-    except FileNotFoundError as e:
-        parser.exit(1, f"connectome: {e}\n")
+    return run_command(args.func, args, parser)
 
 
 if __name__ == "__main__":

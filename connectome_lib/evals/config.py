@@ -8,10 +8,54 @@ dotted name (``evals.limit=20``, ``evals.tasks=[hellaswag,blimp]``); see :func:`
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import types
+import typing
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 import yaml
+
+
+class EvalConfigError(ValueError):
+    """An evaluation option is invalid (unknown task or field, wrong type, impossible value).
+
+    A ``ValueError``, so callers that catch those keep working; the command line treats it as
+    a configuration error (exit status 2), like :class:`connectome_lib.config.ConfigError`.
+    """
+
+
+def _suggest(name: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``choices``, or an empty string."""
+    close = difflib.get_close_matches(str(name), list(choices), n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _unknown(what: str, names: list[str], choices: Iterable[str]) -> EvalConfigError:
+    choices = list(choices)
+    hints = "".join(_suggest(n, choices) for n in names[:1])
+    return EvalConfigError(f"unknown {what} {', '.join(map(repr, names))}{hints}; known: {', '.join(choices)}")
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    """Whether ``value`` fits the simple annotation ``tp`` (int, float, str, bool, list[...], X | None)."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        return isinstance(value, list) and all(_type_ok(v, item) for v in value)
+    if tp is bool:
+        return isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is str:
+        return isinstance(value, str)
+    return True
 
 #: every task the package knows, in the order the runner evaluates them
 ALL_TASKS: tuple[str, ...] = (
@@ -40,9 +84,10 @@ PAPER_TASKS: tuple[str, ...] = (
 class EvalConfig:
     """What to evaluate and how.
 
-    Subsets, for smoke runs and small machines (``None`` = everything; always the first items,
-    so subsets are deterministic): ``limit`` applies to the expensive tasks -- the first
-    ``limit`` items of HellaSwag and MMLU (file order), the first ``limit`` pairs of *each*
+    Subsets, for smoke runs and small machines (``None`` = everything; deterministic for a
+    given ``seed``): ``limit`` applies to the expensive tasks -- a seeded random sample of
+    ``limit`` HellaSwag items, a seeded sample of ``limit`` MMLU questions stratified over the
+    57 subjects (both recorded in the metadata), the first ``limit`` pairs of *each*
     BLiMP paradigm (``blimp_limit`` instead, when set: BLiMP scores every token of 67,000
     pairs and is the slowest task on a CPU) and the first ``limit`` windows of the validation
     tokens. The cheap tasks
@@ -68,6 +113,8 @@ class EvalConfig:
     hellaswag_norm: str = "chars"  # "chars" (lm-evaluation-harness) or "tokens" (official script)
     # MMLU prompt: "harness" (lm-evaluation-harness default) or "paper" ("Question: ..\n\nAnswer:")
     mmlu_prompt: str = "harness"
+    # BLiMP: score " " + sentence after <|endoftext|> (lm-evaluation-harness's target delimiter)
+    blimp_leading_space: bool = True
 
     # validation loss: window length (0 = the model's context window)
     perplexity_context: int = 0
@@ -96,13 +143,20 @@ class EvalConfig:
         self.validate()
 
     def validate(self) -> None:
-        """Raise ``ValueError`` with a clear message for an impossible option."""
+        """Raise :class:`EvalConfigError` (a ``ValueError``) naming the option and its bad value."""
+        hints = typing.get_type_hints(type(self))
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if not _type_ok(value, hints[f.name]):
+                raise EvalConfigError(f"{f.name} must be of type {hints[f.name]}, got {value!r}")
         unknown = [t for t in self.tasks if t not in ALL_TASKS]
         if unknown:
-            raise ValueError(f"unknown task(s) {unknown}; known tasks: {', '.join(ALL_TASKS)}")
+            raise _unknown("task(s)", unknown, ALL_TASKS)
+        if not self.tasks:
+            raise EvalConfigError(f"tasks must name at least one task; known: {', '.join(ALL_TASKS)}")
         bad = [t for t in self.baseline_tasks if t not in ALL_TASKS or t == "baselines"]
         if bad:
-            raise ValueError(f"unknown baseline task(s) {bad}; choose among {', '.join(ALL_TASKS[:-1])}")
+            raise _unknown("baseline task(s)", bad, ALL_TASKS[:-1])
         choices = {
             "hellaswag_norm": ("chars", "tokens"),
             "mmlu_prompt": ("harness", "paper"),
@@ -111,18 +165,19 @@ class EvalConfig:
         }
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
-                raise ValueError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+                raise EvalConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}"
+                                      f"{_suggest(getattr(self, name), allowed)}")
         for name in ("limit", "blimp_limit", "futrell_limit", "brain_limit"):
             value = getattr(self, name)
             if value is not None and value < 1:
-                raise ValueError(f"{name} must be a positive integer or None, got {value}")
-        if self.batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        if self.brain_folds < 2:
-            raise ValueError("brain_folds must be >= 2")
+                raise EvalConfigError(f"{name} must be a positive integer or None (everything), got {value}")
+        for name, low in (("batch_size", 1), ("brain_folds", 2), ("brain_n_alphas", 1), ("localizer_n_sentences", 1),
+                          ("perplexity_context", 0), ("futrell_stride", 0)):
+            if getattr(self, name) < low:
+                raise EvalConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
         for f in self.language_units_fractions:
             if not 0 < f <= 1:
-                raise ValueError(f"language_units_fractions must lie in (0, 1], got {f}")
+                raise EvalConfigError(f"language_units_fractions must lie in (0, 1], got {f}")
 
     # -- construction helpers ------------------------------------------------------------------
 
@@ -133,7 +188,7 @@ class EvalConfig:
         known = {f.name for f in dataclasses.fields(cls)}
         extra = sorted(set(values) - known)
         if extra:
-            raise ValueError(f"unknown EvalConfig field(s) {extra}; known: {', '.join(sorted(known))}")
+            raise _unknown("EvalConfig field(s)", extra, sorted(known))
         return cls(**values)
 
     def to_dict(self) -> dict[str, Any]:
@@ -145,7 +200,11 @@ class EvalConfig:
 
 def parse_value(text: str) -> Any:
     """Parse a command-line value the YAML way: ``20`` -> 20, ``[a,b]`` -> list, ``null`` -> None."""
-    return yaml.safe_load(text)
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise EvalConfigError(f"value {text!r} is not valid YAML ({problem})") from None
 
 
 def apply_overrides(cfg: EvalConfig, overrides: Iterable[str], prefix: str = "") -> EvalConfig:
@@ -159,14 +218,17 @@ def apply_overrides(cfg: EvalConfig, overrides: Iterable[str], prefix: str = "")
     fields = {f.name: f for f in dataclasses.fields(EvalConfig)}
     for item in overrides:
         if "=" not in item:
-            raise ValueError(f"override {item!r} is not of the form name=value")
+            raise EvalConfigError(f"override {item!r} is not of the form name=value, e.g. limit=20")
         name, text = item.split("=", 1)
         name = name.strip()
         if prefix and name.startswith(prefix):
             name = name[len(prefix) :]
         if name not in fields:
-            raise ValueError(f"unknown EvalConfig field {name!r}; known: {', '.join(sorted(fields))}")
-        value = parse_value(text)
+            raise _unknown("EvalConfig field", [name], sorted(fields))
+        try:
+            value = parse_value(text)
+        except EvalConfigError as e:
+            raise EvalConfigError(f"override {item!r}: {e}") from None
         current = getattr(cfg, name)
         if isinstance(current, list) and isinstance(value, str):
             value = [parse_value(v.strip()) for v in value.split(",") if v.strip()]
