@@ -3,7 +3,7 @@
 The array is cut into non-overlapping windows of ``context + 1`` tokens, stepping by
 ``context`` (the training convention: inputs ``x = t[i : i+T]``, targets ``y = t[i+1 : i+T+1]``);
 a trailing remainder shorter than a full window is dropped. ``loss`` is the mean token
-cross-entropy (nats) over all scored tokens, ``ppl = exp(loss)``. ``limit`` keeps the first N
+cross-entropy (nats) over all scored tokens, ``ppl = exp(loss)``; the per-item table holds each window's mean loss (for paired tests). ``limit`` keeps the first N
 windows. Windows are batched; the loss is a fused ``F.cross_entropy`` computed in blocks of
 rows (:func:`summed_cross_entropy`).
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm import tqdm
@@ -60,14 +61,17 @@ def evaluate_perplexity(
         raise ValueError(f"{len(tokens)} tokens are too few for one window of {T} + 1")
     device = model_device(model)
     data = torch.from_numpy(tokens[: n_windows * T + 1].astype(np.int64))
-    total, count = 0.0, 0
+    window_loss = np.zeros(n_windows)
     for rows in tqdm(list(batches(n_windows, batch_size)), desc="perplexity", disable=not progress, leave=False):
         x = torch.stack([data[i * T : (i + 1) * T] for i in rows]).to(device)
         y = torch.stack([data[i * T + 1 : (i + 1) * T + 1] for i in rows]).to(device)
         logits = forward(model, x, dtype=dtype).logits
-        total += summed_cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1))
-        count += y.numel()
-    res = TaskResult("perplexity", metadata={"context": T, "n_windows": n_windows, "limit": limit})
-    res.add("loss", total / count, count)
-    res.add("ppl", math.exp(total / count), count)
+        for j, i in enumerate(rows):  # per window, for paired comparisons between models
+            window_loss[i] = summed_cross_entropy(logits[j], y[j]) / T
+    count = n_windows * T
+    loss = float(window_loss.mean())  # every window has T tokens: the mean over all tokens
+    res = TaskResult("perplexity", metadata={"context": T, "n_windows": n_windows, "limit": limit},
+                     table=pd.DataFrame({"item": np.arange(n_windows), "loss": window_loss}))
+    res.add("loss", loss, count)
+    res.add("ppl", math.exp(loss), count)
     return res

@@ -216,17 +216,35 @@ class LoglikResult:
     n_chars: int
 
 
+def prefix_token_id(tokenizer) -> int:
+    """The token an empty context becomes: the tokenizer's BOS token, else its EOS token.
+
+    This is lm-evaluation-harness's ``HFLM.prefix_token_id``. For GPT-2 both are
+    ``<|endoftext|>`` (50256); for a byte-level BPE trained here ``<|endoftext|>`` is id 0. The
+    id is always read from the tokenizer, never assumed.
+    """
+    for name in ("bos_token_id", "eos_token_id"):
+        value = getattr(tokenizer, name, None)
+        if value is not None:
+            return int(value)
+    raise ValueError("the tokenizer has neither a BOS nor an EOS token: an empty context cannot be scored")
+
+
 def encode_request(tokenizer, context: str, continuation: str, n_chars: int | None = None) -> LoglikRequest:
     """Tokenise a (context, continuation) pair the lm-evaluation-harness way.
 
     Trailing spaces of the context move to the continuation; the pair is tokenised as one
     string and split after the context's tokens (so that BPE merges match the joint text); an
-    empty context becomes the end-of-text token.
+    empty context becomes :func:`prefix_token_id` (when the continuation itself starts with
+    that token, its first token is the context instead, as in the harness).
     """
     n_chars = len(continuation) if n_chars is None else n_chars
     if context == "":
         cont = tokenizer(continuation, add_special_tokens=False)["input_ids"]
-        return LoglikRequest((tokenizer.eos_token_id,), tuple(cont), n_chars)
+        prefix = prefix_token_id(tokenizer)
+        if cont and cont[0] == prefix:
+            return LoglikRequest((prefix,), tuple(cont[1:]), n_chars)
+        return LoglikRequest((prefix,), tuple(cont), n_chars)
     stripped = context.rstrip(" ")
     if len(stripped) != len(context):
         continuation = context[len(stripped) :] + continuation

@@ -82,11 +82,12 @@ def run_task(name: str, model: torch.nn.Module, ctx: TaskContext) -> TaskResult:
         res.metadata["val_tokens"] = ctx.cache.get("val_tokens_source", "supplied by the caller")
         return res
     if name == "hellaswag":
-        return evaluate_hellaswag(model, tok, c.data_dir, norm=c.hellaswag_norm, **common)
+        return evaluate_hellaswag(model, tok, c.data_dir, norm=c.hellaswag_norm, seed=c.seed, **common)
     if name == "mmlu":
-        return evaluate_mmlu(model, tok, c.data_dir, prompt=c.mmlu_prompt, **common)
+        return evaluate_mmlu(model, tok, c.data_dir, prompt=c.mmlu_prompt, seed=c.seed, **common)
     if name == "blimp":
-        return evaluate_blimp(model, tok, c.data_dir, **{**common, "limit": c.blimp_limit or c.limit})
+        return evaluate_blimp(model, tok, c.data_dir, leading_space=c.blimp_leading_space,
+                              **{**common, "limit": c.blimp_limit or c.limit})
     if name == "futrell2018":
         return evaluate_futrell2018(model, tok, c.data_dir, stride=c.futrell_stride or None,
                                     **{**common, "limit": c.futrell_limit})
