@@ -12,7 +12,13 @@ A faithful re-implementation of the official ``model.py`` of Kotar & Tuckute (20
 
 Registered with the ``Auto*`` classes on import, so after ``import connectome_lib``,
 ``AutoModelForCausalLM.from_pretrained(folder)`` loads a saved model without
-``trust_remote_code``.
+``trust_remote_code``. The classes are also registered for transformers' remote-code mechanism
+(``register_for_auto_class``): ``save_pretrained`` copies this file into the folder and writes an
+``auto_map`` into ``config.json``, so that any program -- lm-eval's ``hf`` model, a fresh Python
+process that never imports ``connectome_lib`` -- loads the folder with
+``AutoModelForCausalLM.from_pretrained(folder, trust_remote_code=True)``. For that to work this
+module must stay self-contained: it imports only ``torch``, ``transformers`` and the standard
+library (``tests/test_hf_export.py`` checks it).
 """
 
 from __future__ import annotations
@@ -286,6 +292,9 @@ class ConnectomeGPTForCausalLM(ConnectomeGPTPreTrainedModel, GenerationMixin):
 
 AutoConfig.register(ConnectomeGPTConfig.model_type, ConnectomeGPTConfig, exist_ok=True)
 AutoModelForCausalLM.register(ConnectomeGPTConfig, ConnectomeGPTForCausalLM, exist_ok=True)
+# save_pretrained copies this file and writes config.json's auto_map (see the module docstring)
+ConnectomeGPTConfig.register_for_auto_class()
+ConnectomeGPTForCausalLM.register_for_auto_class("AutoModelForCausalLM")
 
 
 def count_parameters(model: nn.Module) -> int:
