@@ -1,0 +1,245 @@
+"""Per-component ablation: which part of the connectome carries its effect on the inner loop?
+
+A *hybrid* connectome takes the masks and signs of some components -- the token embedding
+(``wte``), the transformer blocks (``blocks``: every ``transformer.h.<i>.*`` tensor) and the
+head (``lm_head``) -- from the random control and the rest from the evolved connectome. The
+random control is matched tensor by tensor (same number of survivors at random positions,
+random signs), so a hybrid has exactly the connectome's density in every tensor and differs
+from it only in *where* the survivors of the replaced components sit and which sign they have.
+
+:data:`ABLATIONS` lists the six variants: one component replaced (``random_wte``,
+``random_blocks``, ``random_lm_head``) and all but one replaced (``only_wte``, ``only_blocks``,
+``only_lm_head``). With none replaced the hybrid is the Connectome model, with all replaced
+the RandomConnectome model of the same seed (the random control is ``random_control(seed)``,
+exactly as ``develop`` draws it), so the six variants interpolate between the two.
+
+:func:`train_ablation` trains one variant like :func:`connectome_lib.stages.develop_one` trains
+the Connectome model (same training config with the seed, same init value, same data), in
+``<run_root>/ablations/<variant>_s<seed>/`` with ``run.json`` first and ``done.json`` last;
+:func:`ablation_table` puts the final validation losses beside the three main model types.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from . import layout, stages
+from .config import Profile
+from .connectome import Connectome, ConnectomeError
+from .data import load_corpus_tokens
+from .fingerprint import file_sha256, fingerprint, inner_settings
+from .locking import run_lock
+from .training import Trainer, save_model
+
+#: the components a connectome is split into
+COMPONENTS = ("wte", "blocks", "lm_head")
+_BLOCK = re.compile(r"(^|\.)h\.\d+\.")
+
+
+def component_of(name: str) -> str:
+    """The component of a parameter name: ``wte``, ``blocks`` or ``lm_head``."""
+    if _BLOCK.search(name):
+        return "blocks"
+    if name.endswith("wte.weight"):
+        return "wte"
+    if name.startswith("lm_head."):
+        return "lm_head"
+    raise ValueError(f"parameter {name!r} belongs to none of the components {COMPONENTS}")
+
+
+def hybrid_connectome(connectome: Connectome, random_connectome: Connectome, take_random: Iterable[str]) -> Connectome:
+    """A connectome whose masks and signs come from ``random_connectome`` for the tensors of the
+    components in ``take_random`` (a subset of :data:`COMPONENTS`) and from ``connectome`` for
+    the others. Both must cover the same tensors with the same shapes."""
+    take = frozenset(take_random)
+    bad = take - set(COMPONENTS)
+    if bad:
+        raise ValueError(f"unknown components {sorted(bad)}; choose from {list(COMPONENTS)}")
+    if set(connectome.masks) != set(random_connectome.masks):
+        raise ConnectomeError("the connectome and the random control cover different tensors")
+    masks, signs = {}, {}
+    for n in connectome.masks:
+        src = random_connectome if component_of(n) in take else connectome
+        if src.masks[n].shape != connectome.masks[n].shape:
+            raise ConnectomeError(f"tensor {n} differs in shape between the connectome and the random control")
+        masks[n] = src.masks[n].clone()
+        signs[n] = src.signs[n].clone()
+    meta = {"kind": "ablation", "take_random": sorted(take),
+            "connectome": dict(connectome.meta), "random_control": dict(random_connectome.meta)}
+    return Connectome(masks, signs, dict(connectome.model_config), meta)
+
+
+@dataclass(frozen=True)
+class AblationVariant:
+    """One ablation: a stable ``name`` (used in folder names and tables), the components whose
+    mask and signs come from the random control, and a label for tables and plots."""
+
+    name: str
+    take_random: frozenset[str]
+    label: str
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """The components kept from the evolved connectome."""
+        return tuple(c for c in COMPONENTS if c not in self.take_random)
+
+
+def _variants() -> list[AblationVariant]:
+    one = [AblationVariant(f"random_{c}", frozenset({c}), f"Connectome with random {c}") for c in COMPONENTS]
+    but_one = [AblationVariant(f"only_{c}", frozenset(set(COMPONENTS) - {c}), f"Random with connectome {c}")
+               for c in COMPONENTS]
+    return one + but_one
+
+
+#: the six variants: one component replaced by the random control's, and all but one replaced
+ABLATIONS: list[AblationVariant] = _variants()
+ABLATIONS_BY_NAME = {v.name: v for v in ABLATIONS}
+
+
+def get_variant(variant: str | AblationVariant) -> AblationVariant:
+    if isinstance(variant, AblationVariant):
+        return variant
+    if variant not in ABLATIONS_BY_NAME:
+        raise ValueError(f"unknown ablation {variant!r}; choose from {list(ABLATIONS_BY_NAME)}")
+    return ABLATIONS_BY_NAME[variant]
+
+
+def ablation_dir(run_root: str | os.PathLike, variant: str | AblationVariant, seed: int) -> Path:
+    """``<run_root>/ablations/<variant>_s<seed>``."""
+    return Path(run_root) / "ablations" / f"{get_variant(variant).name}_s{int(seed)}"
+
+
+def ablation_settings(profile: Profile, variant: AblationVariant, seed: int, connectome_sha256: str) -> dict:
+    """The settings that shape an ablation model: those of the Connectome inner model of the same
+    seed (:func:`~connectome_lib.fingerprint.inner_settings`) plus the variant."""
+    settings = inner_settings(profile, "connectome", seed, connectome_sha256)
+    settings.update(step="ablation", variant=variant.name, take_random=sorted(variant.take_random))
+    return settings
+
+
+def build_hybrid(profile: Profile, variant: str | AblationVariant, seed: int) -> Connectome:
+    """The hybrid connectome of ``variant`` for ``seed`` from the run's final connectome and its
+    random control ``random_control(seed)`` (the RandomConnectome model's of that seed)."""
+    v = get_variant(variant)
+    connectome = stages.load_final_connectome(profile)
+    return hybrid_connectome(connectome, connectome.random_control(seed), v.take_random)
+
+
+def train_ablation(profile: Profile, variant: str | AblationVariant, seed: int, progress: bool = True,
+                   fresh: bool = False) -> Path:
+    """Train the inner-loop model of one ablation ``variant`` with ``seed``; return its folder.
+
+    The model is trained exactly as ``develop_one`` trains the Connectome model -- the same
+    freshly seeded model (:func:`~connectome_lib.stages.build_model`), initialised with
+    ``sign * init_value`` on the hybrid's mask, trained with the masks held fixed on the inner
+    corpus by the :class:`~connectome_lib.training.Trainer` with the develop config and the seed
+    -- so the variants differ from the Connectome and RandomConnectome models of the same seed
+    only in the hybrid. A finished folder with the current settings (fingerprinted with the
+    final connectome's SHA-256) is reused; one with other settings raises
+    :class:`~connectome_lib.fingerprint.StaleResultError`, or with ``fresh=True`` is retrained."""
+    v = get_variant(variant)
+    with run_lock(profile.run_root, "ablations", enabled=stages.trainer_is_main()):
+        cfg = profile.develop
+        folder = ablation_dir(profile.run_root, v, seed)
+        sha = file_sha256(layout.final_connectome_path(profile.run_root))
+        hybrid = build_hybrid(profile, v, seed)
+        settings = ablation_settings(profile, v, seed, sha)
+        fp = fingerprint(settings)
+        if stages._reuse_or_clear(folder, settings, fp, f"ablation {folder.name} ({folder})", fresh, "it"):
+            return folder
+        inner = load_corpus_tokens("inner", profile.data, progress=progress)
+        val = load_corpus_tokens("val", profile.data, progress=progress)
+        model = stages.build_model(profile, seed)
+        hybrid.init_model(model, cfg.init_value)
+        main = stages.trainer_is_main()
+        if main:
+            layout.write_json_atomic(
+                folder / "run.json",
+                {"variant": v.name, "take_random": sorted(v.take_random), "seed": int(seed), "profile": profile.name,
+                 "iters": cfg.train.iters, "density": hybrid.density(), "connectome_sha256": sha,
+                 "fingerprint": fp, "settings": settings},
+            )
+        t0 = time.time()
+        trainer = Trainer(model, stages._with_seed(cfg.train, seed), inner, val, folder, masks=hybrid.masks,
+                          desc=f"ablation {v.name} s{seed}", progress=progress)
+        trained = trainer.fit()
+        if trainer.accelerator.is_main_process:
+            save_model(trained, folder / "model")
+            trainer.cleanup_state()
+            layout.write_json_atomic(
+                folder / "done.json",
+                {"variant": v.name, "seed": int(seed), "seconds": round(time.time() - t0, 1),
+                 "val_loss": trainer.curve[-1]["val_loss"] if trainer.curve else None,
+                 "data": trainer.data_coverage(), "fingerprint": fp, "settings": settings},
+            )
+        trainer.accelerator.wait_for_everyone()
+        return folder
+
+
+def train_ablations(profile: Profile, seeds: Sequence[int] | None = None, variants: Sequence[str] | None = None,
+                    progress: bool = True, fresh: bool = False) -> list[Path]:
+    """Every variant x seed (by default all :data:`ABLATIONS` and the profile's develop seeds)."""
+    out = []
+    for seed in seeds if seeds is not None else profile.develop.seeds:
+        for v in variants if variants is not None else [a.name for a in ABLATIONS]:
+            out.append(train_ablation(profile, v, seed, progress=progress, fresh=fresh))
+    return out
+
+
+def _final_val_loss(folder: Path) -> float:
+    """Final validation loss of a finished training folder (its done.json, else its curve)."""
+    if not layout.is_done(folder):
+        raise FileNotFoundError(f"{folder} is not finished (no done.json): train it first")
+    done = layout.read_json(folder / "done.json")
+    if done.get("val_loss") is not None:
+        return float(done["val_loss"])
+    curve = pd.read_csv(folder / "curve.csv")
+    return float(curve["val_loss"].dropna().iloc[-1])
+
+
+def ablation_runs(profile: Profile, seeds: Sequence[int] | None = None,
+                  variants: Sequence[str] | None = None) -> pd.DataFrame:
+    """Final validation loss per model and seed: rows ``model, label, group, take_random, seed,
+    val_loss`` for the three main model types (``group`` = ``main``, from ``develop/``) and every
+    ablation variant (``group`` = ``ablation``). The per-seed rows are what paired tests need
+    (every variant shares its seed's model init and data order with the main models)."""
+    seeds = list(seeds if seeds is not None else profile.develop.seeds)
+    rows = []
+    for init in profile.develop.inits:
+        take = {"connectome": "", "random": " ".join(COMPONENTS), "dense": "(dense)"}[init]
+        for s in seeds:
+            rows.append(dict(model=init, label=layout.INIT_LABELS[init], group="main", take_random=take, seed=int(s),
+                             val_loss=_final_val_loss(layout.develop_dir(profile.run_root, init, s))))
+    for name in variants if variants is not None else [a.name for a in ABLATIONS]:
+        v = get_variant(name)
+        for s in seeds:
+            rows.append(dict(model=v.name, label=v.label, group="ablation", take_random=" ".join(sorted(v.take_random)),
+                             seed=int(s), val_loss=_final_val_loss(ablation_dir(profile.run_root, v, s))))
+    return pd.DataFrame(rows)
+
+
+def ablation_table(profile: Profile, seeds: Sequence[int] | None = None,
+                   variants: Sequence[str] | None = None) -> pd.DataFrame:
+    """Final validation loss per variant with the three main model types alongside: rows
+    ``model, label, group, take_random, mean, se, n_seeds, delta_vs_connectome`` (mean and
+    standard error over seeds; ``delta_vs_connectome`` = mean loss minus the Connectome's, so a
+    component whose replacement closes the gap to RandomConnectome/NoConnectome is the one that
+    carries the effect)."""
+    runs = ablation_runs(profile, seeds, variants)
+    order = list(dict.fromkeys(runs["model"]))
+    g = runs.groupby(["model", "label", "group", "take_random"], sort=False)["val_loss"]
+    out = g.agg(mean="mean", sd="std", n_seeds="count").reset_index()
+    out["se"] = out["sd"] / np.sqrt(out["n_seeds"])
+    out = out.drop(columns="sd")
+    ref = out.loc[out["model"] == "connectome", "mean"]
+    out["delta_vs_connectome"] = out["mean"] - (float(ref.iloc[0]) if len(ref) else np.nan)
+    out["model"] = pd.Categorical(out["model"], order, ordered=True)
+    return out.sort_values("model").assign(model=lambda d: d["model"].astype(str)).reset_index(drop=True)
