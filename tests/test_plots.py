@@ -1,0 +1,290 @@
+"""The figures of connectome_lib.plots on small synthetic data: labels in words, integer layer
+ticks, y-axes zoomed to the data, reference lines inside the axes, readable font sizes."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from connectome_lib import plots  # noqa: E402
+
+MODELS = ["Connectome", "RandomConnectome", "NoConnectome"]
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+
+
+def _summary(task="hellaswag", metric="acc_norm", means=(0.262, 0.255, 0.258), ci=False):
+    rows = [{"label": l, "task": task, "metric": metric, "mean": m, "se": 0.002, "n_seeds": 2}
+            for l, m in zip(MODELS, means)]
+    df = pd.DataFrame(rows)
+    if ci:
+        df["ci_low"], df["ci_high"] = df["mean"] - 0.01, df["mean"] + 0.01
+    return df
+
+
+def _tick_sizes(fig) -> list[float]:
+    fig.canvas.draw()
+    return [t.get_fontsize() for ax in fig.axes if ax.get_visible()
+            for t in ax.get_xticklabels() + ax.get_yticklabels() if t.get_text()]
+
+
+def _axhline_values(ax) -> list[float]:
+    return [l.get_ydata()[0] for l in ax.get_lines()
+            if len(set(np.atleast_1d(l.get_ydata()))) == 1 and list(l.get_xdata()) == [0, 1]]
+
+
+def test_measure_names_are_words_with_units():
+    assert plots.measure_title("tuckute2024", "r_best").startswith("Brain predictivity")
+    assert "Pearson r" in plots.measure_axis("tuckute2024", "r_best")
+    assert "nats/token" in plots.measure_axis("perplexity", "loss")
+    assert "_" not in plots.measure_title("newtask", "some_metric")
+
+
+def test_zoom_limits_hug_the_data_and_widen_equal_values():
+    lo, hi = plots.zoom_limits([0.25, 0.262, 0.255])
+    assert 0.2 < lo < 0.25 < 0.262 < hi < 0.3
+    lo, hi = plots.zoom_limits([0.22, 0.22, 0.22])
+    assert lo < 0.22 < hi and hi - lo == pytest.approx(0.02 * 0.22)
+    assert plots.zoom_limits([np.nan, None]) == (0.0, 1.0)
+
+
+def test_metric_bars_zoom_mark_chance_paper_and_item_ci():
+    summary = pd.concat([_summary(ci=True), _summary("tuckute2024", "r_best", (0.09, 0.11, 0.06), ci=True)])
+    paper = pd.DataFrame([{"model": l, "task": "hellaswag", "metric": "acc_norm", "value": v, "se": 0.001,
+                           "iteration": np.nan, "layer": np.nan} for l, v in zip(MODELS, (0.276, 0.257, 0.269))])
+    fig = plots.metric_bars(summary, [("hellaswag", "acc_norm"), ("tuckute2024", "r_best")], paper=paper,
+                            baselines={("tuckute2024", "r_best"): 0.216},
+                            baseline_labels={("tuckute2024", "r_best"): "sentence length"})
+    hs, brain = fig.axes[:2]
+    assert hs.get_title() == "HellaSwag (normalised)" and "accuracy" in hs.get_ylabel()
+    assert brain.get_ylabel() == "brain predictivity (Pearson r)"
+    lo, hi = hs.get_ylim()
+    assert 0.2 < lo < 0.25 and hi < 0.3, "zoomed to data, chance (0.25) and paper, not from 0"
+    assert 0.25 in _axhline_values(hs)
+    assert 0.216 in _axhline_values(brain) and brain.get_ylim()[1] > 0.216
+    assert any(t.get_text() == "sentence length" for t in brain.texts)
+    # item CI whiskers (thin) and seed SE (thick) per model, the paper as diamonds
+    assert len(hs.containers) == 3 * 2 + 3
+    legend = fig.legends[0]
+    assert legend.get_title().get_text() == "model"
+    assert {"Connectome", "paper ± SE", "item 95 % CI"} <= {t.get_text() for t in legend.get_texts()}
+    assert min(_tick_sizes(fig)) >= 10
+
+
+def test_brain_by_layer_integer_ticks_zoom_and_baseline():
+    rows = [{"label": l, "seed": s, "task": "tuckute2024", "metric": f"r_layer{k}", "value": 0.02 + 0.03 * k + 0.01 * s}
+            for l in MODELS for s in (0, 1) for k in range(3)]
+    untrained = pd.Series([0.0, 0.01, 0.05], index=[0, 1, 2])
+    fig = plots.brain_by_layer(pd.DataFrame(rows), untrained=untrained, baselines={"sentence length": 0.216})
+    ax = fig.axes[0]
+    assert list(ax.get_xticks()) == [0, 1, 2]
+    assert ax.get_ylabel() == "brain predictivity (Pearson r)" and "embeddings" in ax.get_xlabel()
+    assert ax.get_ylim()[1] > 0.216 and ax.get_ylim()[0] > -0.1
+    assert ax.get_legend().get_title().get_text() == "model"
+    assert "sentence length" in [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_learning_curves_and_metric_vs_iteration_legends_say_model():
+    curves = pd.DataFrame([{"label": l, "seed": s, "iteration": i, "val_loss": 8 - i / 100 + 0.01 * s}
+                           for l in MODELS for s in (0, 1) for i in (0, 100, 200)])
+    ax = plots.learning_curves(curves).axes[0]
+    assert ax.get_legend().get_title().get_text() == "model"
+    assert ax.get_ylabel() == "validation loss (nats/token)"
+    res = pd.DataFrame([{"label": l, "seed": s, "iteration": i, "task": "futrell2018", "metric": "r",
+                         "value": 0.36 + i / 10000 + 0.001 * s} for l in MODELS for s in (0, 1) for i in (0, 100)])
+    ax = plots.metric_vs_iteration(res, "futrell2018", "r", baseline=0.357).axes[0]
+    assert ax.get_legend().get_title().get_text() == "model"
+    assert ax.get_ylabel() == plots.measure_axis("futrell2018", "r")
+    assert ax.get_ylim()[0] > 0.3, "zoomed, not from 0"
+
+
+def test_learning_curves_vs_paper_one_model_legend_zoomed_paper_axis():
+    curves = pd.DataFrame([{"label": l, "seed": s, "iteration": i, "val_loss": 8 - i / 100 + 0.01 * s}
+                           for l in MODELS for s in (0, 1) for i in (0, 100, 200)])
+    paper = pd.DataFrame([{"model": l, "iteration": i, "value": 3.6 - i / 10000 + 0.02 * k}
+                          for k, l in enumerate(MODELS) for i in (500, 1000, 2000)])
+    fig = plots.learning_curves_vs_paper(curves, paper, profile="cpu")
+    left, right = fig.axes[:2]
+    assert "Paper" in left.get_title() and "cpu profile" in right.get_title()
+    assert 3.3 < left.get_ylim()[0] < 3.4 and left.get_ylim()[1] < 3.7
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == MODELS
+    assert fig.legends[0].get_title().get_text() == "model"
+
+
+def test_loss_vs_density_uses_the_density_each_generation_trained_at():
+    curves = pd.DataFrame([{"generation": g, "iteration": i, "val_loss": 7 - 0.1 * i / 100 + 0.05 * g}
+                           for g in range(3) for i in (100, 200)])
+    density = pd.DataFrame([{"generation": g, "numel": 1000, "kept": round(1000 * 0.8 ** (g + 1))} for g in range(3)])
+    fig = plots.loss_vs_density(curves, density)
+    ax = fig.axes[0]
+    x, y = ax.get_lines()[0].get_data()
+    assert list(np.round(x, 3)) == [1.0, 0.8, 0.64]
+    assert list(np.round(y, 3)) == [6.8, 6.85, 6.9], "the last iteration's loss of each generation"
+    assert ax.xaxis_inverted() and ax.get_ylim()[0] > 6
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["64.0%", "80.0%", "100%"]
+    with pytest.raises(ValueError, match="kept"):
+        plots.loss_vs_density(curves, density.drop(columns="kept"))
+
+
+def test_mask_degrees_histograms_and_binomial():
+    rng = np.random.default_rng(0)
+    conn = rng.random((48, 32)) < np.linspace(0.05, 0.5, 32)[None, :]
+    rand = rng.random((48, 32)) < conn.mean()
+    fig = plots.mask_degrees({"Connectome": conn, "RandomConnectome": rand}, "transformer.h.0.mlp.c_fc.weight")
+    rows, cols = fig.axes[:2]
+    assert "per row" in rows.get_xlabel() and "per column" in cols.get_xlabel()
+    assert all(float(t).is_integer() for t in rows.get_xticks())
+    assert len(rows.patches) == 2 and len(cols.patches) == 2, "one step histogram per mask"
+    assert "binomial" in rows.get_lines()[0].get_label()
+    assert "h.0.mlp.c_fc" in fig.get_suptitle()
+    with pytest.raises(ValueError, match="differ in shape"):
+        plots.mask_degrees({"Connectome": conn, "RandomConnectome": rand[:10]})
+
+
+def _t_stats(n_layers=3, width=50):
+    rng = np.random.default_rng(1)
+    return pd.DataFrame([{"label": l, "layer": k, "unit": u, "t": rng.normal(k, 1.0)}
+                         for l in MODELS[:2] for k in range(1, n_layers + 1) for u in range(width)])
+
+
+def test_language_unit_map_marks_the_top_units_per_layer():
+    t = _t_stats()
+    fig = plots.language_unit_map(t, fractions=(0.01, 0.10))
+    image_axes = [ax for ax in fig.axes if ax.images]
+    assert len(image_axes) == 2
+    code = image_axes[0].images[0].get_array()
+    n = 150
+    assert (code == 2).sum() == math.ceil(0.01 * n) and (code >= 1).sum() == math.ceil(0.10 * n)
+    g = t[t.label == "Connectome"]
+    best = g.loc[g["t"].idxmax()]
+    assert code[int(best.layer) - 1, int(best.unit)] == 2, "the most selective unit is in the top 1 %"
+    assert [int(x) for x in image_axes[0].get_yticks()] == [0, 1, 2]
+    assert [t.get_text() for t in image_axes[0].get_yticklabels()] == ["1", "2", "3"]
+    with pytest.raises(ValueError, match="'t'"):
+        plots.language_unit_map(t.drop(columns="t"))
+
+
+def test_language_unit_t_distribution_marks_thresholds():
+    t = _t_stats()
+    ax = plots.language_unit_t_distribution(t, fractions=(0.10,)).axes[0]
+    g = t[t.label == "Connectome"].sort_values("t", ascending=False)
+    threshold = g["t"].iloc[math.ceil(0.10 * len(g)) - 1]
+    vlines = [l.get_xdata()[0] for l in ax.get_lines()]
+    assert threshold in vlines and 0 in vlines
+    assert "Welch t" in ax.get_xlabel()
+    assert ax.get_legend().get_title().get_text() == "model"
+
+
+def _score_table():
+    rows = []
+    for measure, direction, means in [("Validation loss", "lower", (6.78, 6.65, 6.58)),
+                                      ("HellaSwag accuracy", "higher", (0.262, 0.255, 0.258))]:
+        for l, m in zip(MODELS, means):
+            rows.append({"measure": measure, "label": l, "mean": m, "ci_low": m - 0.004, "ci_high": m + 0.004,
+                         "paper_direction": direction})
+    return pd.DataFrame(rows)
+
+
+def test_scorecard_marks_direction_and_zooms():
+    fig = plots.scorecard(_score_table())
+    loss, hs = [ax for ax in fig.axes if ax.get_visible()][:2]
+    assert loss.get_title() == "Validation loss" and "← better" in loss.get_xlabel()
+    assert "better →" in hs.get_xlabel()
+    assert [t.get_text() for t in hs.get_yticklabels()] == MODELS
+    assert hs.get_xlim()[0] > 0.24 and loss.get_xlim()[0] > 6
+    assert min(_tick_sizes(fig)) >= 10
+    with pytest.raises(ValueError, match="ci_low"):
+        plots.scorecard(_score_table().drop(columns="ci_low"))
+    with pytest.raises(ValueError, match="paper_direction"):
+        plots.scorecard(_score_table().assign(paper_direction="up"))
+
+
+def test_corpus_sizes_log_ticks_do_not_overlap():
+    corpora = pd.DataFrame({"split": ["outer", "inner", "val"], "tokens": [5_000_000, 1_200_000, 300_000]})
+    ax = plots.corpus_sizes(corpora).axes[0]
+    ax.figure.canvas.draw()
+    labelled = [t for t in ax.get_xticklabels(minor=True) if t.get_text()]
+    assert labelled == [], "no labels on minor log ticks"
+    majors = [x for x in ax.get_xticks() if ax.get_xlim()[0] <= x <= ax.get_xlim()[1]]
+    assert majors and all(float(np.log10(x)).is_integer() for x in majors)
+
+
+def test_density_by_layer_says_after_pruning():
+    density = pd.DataFrame([{"generation": g, "layer": layer, "numel": 100, "kept": round(100 * 0.8 ** (g + 1))}
+                            for g in range(2) for layer in ("embedding", "block_00")])
+    ax = plots.density_by_layer(density).axes[0]
+    assert "after pruning generation" in ax.get_xlabel()
+
+
+def test_every_figure_is_page_width():
+    summary = _summary()
+    for fig in (plots.metric_bars(summary, [("hellaswag", "acc_norm")]), plots.scorecard(_score_table()),
+                plots.language_unit_t_distribution(_t_stats())):
+        assert fig.get_size_inches()[0] == pytest.approx(plots.PAGE_WIDTH)
+        assert fig.dpi == plots.DPI
+
+
+# ------------------------------------------------------------------------------ the book's profile check
+# (connectome_lib.report.check_results_profile guards the book build; it lives with the book's
+# other presentation checks here)
+def _stage(path, profile):
+    import json
+
+    meta = {"papermill": {"parameters": {"profile": profile, "overrides": {}}}} if profile else {}
+    path.write_text(json.dumps({"cells": [], "metadata": meta, "nbformat": 4, "nbformat_minor": 5}))
+
+
+def test_check_results_profile_accepts_matching_and_rejects_mixed(tmp_path, monkeypatch):
+    from connectome_lib.report import ProfileMismatchError, check_results_profile
+
+    _stage(tmp_path / "01_data.ipynb", "gpu")
+    _stage(tmp_path / "02_evolution.ipynb", "gpu")
+    assert check_results_profile(tmp_path, "gpu") == "gpu"
+    monkeypatch.setenv("CONNECTOME_BOOK_PROFILE", "gpu")
+    assert check_results_profile(tmp_path) == "gpu"
+    monkeypatch.delenv("CONNECTOME_BOOK_PROFILE")
+    with pytest.raises(ProfileMismatchError, match=r"'cpu' profile .*01_data.ipynb \(gpu\)"):
+        check_results_profile(tmp_path)  # default cpu
+    _stage(tmp_path / "03_development.ipynb", None)
+    with pytest.raises(ProfileMismatchError, match="03_development.ipynb .<not executed by papermill>"):
+        check_results_profile(tmp_path, "gpu")
+    with pytest.raises(ProfileMismatchError, match="no executed stage notebooks"):
+        check_results_profile(tmp_path / "missing", "cpu")
+
+
+def test_committed_stage_pages_match_the_default_results():
+    from pathlib import Path
+
+    from connectome_lib.report import check_results_profile
+
+    stages = Path(__file__).resolve().parents[1] / "book" / "stages"
+    if not list(stages.glob("*.ipynb")):
+        pytest.skip("no executed stage pages in this checkout")
+    assert check_results_profile(stages, "cpu") == "cpu"
+
+
+def test_style_restores_only_its_own_settings():
+    """A figure made by plots must not switch off the notebook's inline display: the style
+    context restores the font sizes it set, not rcParams it never touched (such as
+    ``interactive``, which Jupyter's inline backend switches on while the first figure is made)."""
+    before = matplotlib.is_interactive()
+    size = matplotlib.rcParams["font.size"]
+    with plots._style():
+        assert matplotlib.rcParams["font.size"] == 11
+        matplotlib.interactive(not before)  # what the inline backend does on a kernel's first figure
+    try:
+        assert matplotlib.is_interactive() == (not before)
+        assert matplotlib.rcParams["font.size"] == size
+    finally:
+        matplotlib.interactive(before)
