@@ -5,7 +5,8 @@ Notebooks stay thin: a papermill ``parameters`` cell (``profile``, ``overrides``
 are relative to the project root (found from the working directory), so a notebook runs the
 same under papermill, nbval and Jupyter. Two environment variables redirect outputs without
 touching the profile — the test suite uses them to keep its runs apart from yours:
-``CONNECTOME_RUNS_DIR`` (run folders) and ``CONNECTOME_RESULTS_DIR`` (exported results).
+``CONNECTOME_RUNS_DIR`` (run folders), ``CONNECTOME_RESULTS_DIR`` (exported results) and
+``CONNECTOME_CACHE_DIR`` (token files and trained tokenizers).
 """
 
 from __future__ import annotations
@@ -52,7 +53,10 @@ class StageContext:
 
     def eval_config(self, **changes: Any) -> EvalConfig:
         """The profile's evaluation options, with its data directory and tokenizer, plus changes."""
-        base = dataclasses.replace(self.profile.evals, data_dir=self.profile.data.data_dir, tokenizer=self.profile.data.tokenizer)
+        from .tokenizer import tokenizer_source
+
+        base = dataclasses.replace(self.profile.evals, data_dir=self.profile.data.data_dir,
+                                   tokenizer=tokenizer_source(self.profile.data, progress=False))
         return dataclasses.replace(base, **changes)
 
     def val_tokens(self) -> np.ndarray:
@@ -76,7 +80,7 @@ def setup(profile: str = "cpu", overrides: dict[str, Any] | None = None, stage: 
     p = dataclasses.replace(
         p,
         runs_dir=_absolute(runs_dir, root),
-        data=dataclasses.replace(p.data, cache_dir=_absolute(p.data.cache_dir, root)),
+        data=dataclasses.replace(p.data, cache_dir=_absolute(os.environ.get("CONNECTOME_CACHE_DIR") or p.data.cache_dir, root)),
     )
     if p.data.data_dir:
         p.data.data_dir = _absolute(p.data.data_dir, root)
@@ -96,14 +100,12 @@ def setup(profile: str = "cpu", overrides: dict[str, Any] | None = None, stage: 
     return ctx
 
 
-def key_numbers(values: dict[str, Any], digits: int = 3) -> None:
-    """Print numbers rounded to ``digits`` decimals, one ``name: value`` per line, sorted.
+def key_numbers(values: dict[str, Any], exact: tuple[str, ...] | list[str] = (), digits: int = 6) -> None:
+    """Print the stage's regression values (see :mod:`connectome_lib.regression`).
 
-    These lines are what the nbval regression tests compare with the committed references; the
-    rounding makes them stable across runs on one machine.
+    The nbval tests compare ``exact`` keys (counts, densities) exactly and every other number
+    within the tolerance measured across CPU kernels.
     """
-    for k in sorted(values):
-        v = values[k]
-        if isinstance(v, (float, np.floating)):
-            v = "nan" if not np.isfinite(v) else f"{float(v):.{digits}f}"
-        print(f"{k}: {v}")
+    from .regression import print_key_numbers
+
+    print_key_numbers(values, exact, digits)

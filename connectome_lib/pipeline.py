@@ -43,7 +43,8 @@ STAGES: tuple[Stage, ...] = (
     Stage("nlp", "05_nlp.ipynb", "NLP evaluations"),
     Stage("behaviour", "06_behaviour.ipynb", "Behaviour: reading times"),
     Stage("brain", "07_brain.ipynb", "Brain: fMRI predictivity"),
-    Stage("results", "08_results.ipynb", "Results"),
+    Stage("ablations", "08_ablations.ipynb", "Which part of the connectome carries the effect"),
+    Stage("results", "09_results.ipynb", "Results"),
 )
 STAGE_KEYS = tuple(s.key for s in STAGES)
 
@@ -71,6 +72,24 @@ def _executed_parameters(path: Path) -> dict[str, Any] | None:
         return meta.get("papermill", {}).get("parameters")
     except (OSError, ValueError, KeyError):
         return None
+
+
+def tag_for_book(path: str | os.PathLike) -> None:
+    """Mark an executed stage notebook for reading as a chapter: the ``parameters`` cell and
+    papermill's injected copy are removed from the rendered page (the run's parameters are in
+    the notebook's metadata and printed by the set-up cell), and every other code cell shows
+    its output with the input collapsed (``hide-input``). nbval ignores these tags."""
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        tags = list(cell.metadata.get("tags", []))
+        extra = "remove-cell" if {"parameters", "injected-parameters"} & set(tags) else "hide-input"
+        if extra not in tags:
+            cell.metadata["tags"] = tags + [extra]
+    nbformat.write(nb, str(path))
 
 
 def run_stage(
@@ -106,6 +125,7 @@ def run_stage(
         if tmp.exists():
             os.replace(tmp, out.with_name(out.stem + ".failed.ipynb"))
         raise
+    tag_for_book(tmp)
     os.replace(tmp, out)
     failed = out.with_name(out.stem + ".failed.ipynb")
     if failed.exists():
@@ -156,6 +176,7 @@ def _cmd_pipeline(args: argparse.Namespace) -> int:
     overrides = _parse_overrides(args.overrides)
     run_pipeline(args.profile, overrides, args.stages, args.out_dir, force=args.force, log_output=args.log_output)
     if args.build_book:
+        os.environ["CONNECTOME_BOOK_PROFILE"] = args.profile  # the results page shows this profile's run
         return build_book()
     return 0
 

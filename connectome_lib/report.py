@@ -26,6 +26,9 @@ RESULT_FILES = {
     "generation_curves.csv": "outer-loop learning curves: generation, iteration, tokens, train_loss, val_loss",
     "generation_density.csv": "density of every pruned tensor after each generation",
     "summary.csv": "final-model metrics, mean and standard error over seeds per model type",
+    "items.csv.gz": "per-item outcomes of the final models (measure, label, seed, item, value, target)",
+    "verdicts.csv": "every pair of model types on every measure: paired tests on the same items, Holm-adjusted",
+    "claims.csv": "the paper's claim (Connectome >= each control) per measure: holds / does not hold / cannot be told apart",
     "provenance.json": "profile, hardware, software versions, date and commit that produced the numbers",
 }
 
@@ -106,7 +109,14 @@ def export_results(ctx) -> Path:
     out = Path(ctx.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     res = eval_results(ctx.run_root)
+    from .verdicts import claim_summary, item_outcomes, verdict_table
+
+    items = item_outcomes(ctx.run_root, res)
+    verdicts = verdict_table(items)
     tables = {
+        "items.csv.gz": items,
+        "verdicts.csv": verdicts,
+        "claims.csv": claim_summary(verdicts) if len(verdicts) else pd.DataFrame(),
         "eval_results.csv": res,
         "training_curves.csv": training_curves(ctx.run_root),
         "generation_curves.csv": generation_curves(ctx.run_root),
@@ -114,7 +124,7 @@ def export_results(ctx) -> Path:
         "summary.csv": summary(res),
     }
     for name, df in tables.items():
-        df.to_csv(out / name, index=False, float_format="%.6g")
+        layout.write_csv_atomic(df, out / name, float_format="%.6g")  # temporary file, then rename
     provenance = {
         "profile": ctx.profile.name,
         "description": ctx.profile.description,
@@ -140,11 +150,12 @@ def load_results(results_dir: str | Path) -> dict[str, pd.DataFrame | dict]:
         )
     out: dict[str, pd.DataFrame | dict] = {}
     for name in RESULT_FILES:
-        if name.endswith(".csv"):
+        if name.endswith((".csv", ".csv.gz")):
+            key = name.split(".", 1)[0]
             try:
-                out[name[:-4]] = pd.read_csv(d / name)
+                out[key] = pd.read_csv(d / name) if (d / name).exists() else pd.DataFrame()
             except pd.errors.EmptyDataError:
-                out[name[:-4]] = pd.DataFrame()
+                out[key] = pd.DataFrame()
     out["provenance"] = json.loads((d / "provenance.json").read_text())
     return out
 
@@ -213,3 +224,417 @@ def book_results_dir(profile: str | None = None) -> Path:
 
     root = Path(os.environ.get("CONNECTOME_RESULTS_DIR") or project_root() / "results")
     return root / (profile or os.environ.get("CONNECTOME_BOOK_PROFILE") or "cpu")
+
+
+class ProfileMismatchError(RuntimeError):
+    """The book's results come from another profile than its stage pages."""
+
+
+def check_results_profile(book_stages_dir: str | Path, results_profile: str | None = None) -> str:
+    """Fail when the results the book shows were not made by the profile its stage pages ran with.
+
+    The stage pages (``book/stages/*.ipynb``) are executed by papermill, which records the
+    ``profile`` parameter in each notebook's ``metadata.papermill.parameters``. The results page
+    reads ``results/<CONNECTOME_BOOK_PROFILE>`` (default ``cpu``). Building the book with the
+    gpu stage pages beside the cpu results would silently mix two runs, so this raises
+    :class:`ProfileMismatchError` naming the notebooks that disagree (or that papermill did not
+    execute). Returns the profile on success.
+    """
+    import os
+
+    profile = results_profile or os.environ.get("CONNECTOME_BOOK_PROFILE") or "cpu"
+    notebooks = sorted(Path(book_stages_dir).glob("*.ipynb"))
+    if not notebooks:
+        raise ProfileMismatchError(f"{book_stages_dir}: no executed stage notebooks to check the profile against")
+    found: dict[str, str] = {}
+    for nb in notebooks:
+        try:
+            meta = json.loads(nb.read_text(encoding="utf-8")).get("metadata", {})
+        except (OSError, json.JSONDecodeError) as err:
+            raise ProfileMismatchError(f"{nb}: cannot read the notebook ({err})") from err
+        if (meta.get("connectome") or {}).get("placeholder"):
+            continue  # a stage not yet run for these results, saying so on its page
+        params = (meta.get("papermill") or {}).get("parameters") or {}
+        found[nb.name] = str(params.get("profile", "<not executed by papermill>"))
+    wrong = {name: p for name, p in found.items() if p != profile}
+    if wrong:
+        listed = ", ".join(f"{name} ({p})" for name, p in wrong.items())
+        raise ProfileMismatchError(
+            f"the results shown are from the '{profile}' profile but these stage pages in {book_stages_dir} "
+            f"were executed with another: {listed}; set CONNECTOME_BOOK_PROFILE or re-run the pipeline"
+        )
+    return profile
+
+
+# ------------------------------------------------------------------ stage-page helpers
+# Small tables and the "What this shows" paragraphs of the stage notebooks, so that the
+# notebooks only call and show (issue 11). Every takeaway returns Markdown generated from the
+# numbers it is given, and says so plainly when the paper's claim does not hold at this scale.
+
+#: the paper's ordering of the three model types, best first
+PAPER_ORDER = ("Connectome", "NoConnectome", "RandomConnectome")
+
+
+def sign_flips(connectomes) -> pd.DataFrame:
+    """Between consecutive generations: ``generation`` (the later one), ``kept_of_previous``
+    (its density over the previous one's: 0.8 for 20 % pruning) and ``sign_flips`` (share of
+    the survivors whose sign differs from the previous generation's, averaged over tensors).
+
+    ``connectomes`` is a list of generation connectomes in order (generation = position) or a
+    mapping generation -> connectome (e.g. :func:`connectome_lib.analysis.load_generations`).
+    Near 0 means that training keeps the signs it was handed; 0.5 would be random signs."""
+    items = sorted(connectomes.items()) if hasattr(connectomes, "items") else list(enumerate(connectomes))
+    if len(items) < 2:
+        raise ValueError(f"sign_flips needs at least two generations, got {len(items)}")
+    rows = []
+    for (_, before), (g, after) in zip(items, items[1:]):
+        rows.append({"generation": int(g), "kept_of_previous": after.density() / before.density(),
+                     "sign_flips": 1 - float(after.jaccard(before)["sign_agreement"].mean())})
+    return pd.DataFrame(rows)
+
+
+def paper_values(task: str, metric: str | None = None) -> pd.DataFrame:
+    """The paper's numbers for one task (and metric), from :func:`connectome_lib.paper_numbers.paper_results`,
+    in the shape the plotting functions' ``paper=`` arguments take (model, task, metric,
+    iteration, layer, value, se)."""
+    from .paper_numbers import paper_results
+
+    p = paper_results()
+    p = p[p["task"] == task]
+    if metric is not None:
+        p = p[p["metric"] == metric]
+    if p.empty:
+        raise ValueError(f"the paper reports no number for task {task!r}" + (f", metric {metric!r}" if metric else ""))
+    return p.reset_index(drop=True)
+
+
+def corpus_token_counts(data_cfg, split: str, vocab_size: int) -> np.ndarray:
+    """How often each token id occurs in a corpus split (``np.bincount`` of its token file, of
+    length ``vocab_size``): the frequencies :func:`connectome_lib.analysis.row_density_vs_frequency` takes."""
+    from .data import load_corpus_tokens
+
+    tokens = np.asarray(load_corpus_tokens(split, data_cfg, progress=False), dtype=np.int64)
+    if tokens.size and int(tokens.max()) >= vocab_size:
+        raise ValueError(f"the {split} corpus holds token id {int(tokens.max())} >= vocab size {vocab_size}")
+    return np.bincount(tokens, minlength=vocab_size)
+
+
+def density_by_kind(density: pd.DataFrame) -> pd.DataFrame:
+    """Density per matrix type (rows) after each generation's pruning (columns), from the rows
+    of :func:`connectome_lib.analysis.density_by_layer_and_kind` (generation, kind, numel, kept)."""
+    missing = {"generation", "kind", "numel", "kept"} - set(density.columns)
+    if missing:
+        raise ValueError(f"density_by_kind: the table lacks the columns {sorted(missing)}")
+    t = density.groupby(["kind", "generation"])[["kept", "numel"]].sum()
+    t = (t["kept"] / t["numel"]).rename("density").reset_index()
+    out = t.pivot(index="kind", columns="generation", values="density")
+    out.columns = [f"after gen {int(g)}" for g in out.columns]
+    out.index.name = "matrix type"
+    return out
+
+
+def _fmt(mean: float, se: float | None = None, digits: int = 3) -> str:
+    s = f"{mean:.{digits}f}"
+    if se is not None and np.isfinite(se) and se > 0:
+        s += f" ± {se:.{digits}f}"
+    return s
+
+
+def _ordering(stats: dict[str, tuple[float, float]], higher: bool, what: str, z: float = 2.0) -> str:
+    """One sentence on whether the paper's ordering (Connectome best, then NoConnectome, then
+    RandomConnectome) holds for ``what``: from each model type's (mean, SE over seeds); a
+    difference within ``z`` combined SEs counts as not separated."""
+    present = [m for m in PAPER_ORDER if m in stats and np.isfinite(stats[m][0])]
+    if len(present) < 2:
+        return f"Fewer than two model types have a value for {what}, so their ordering cannot be checked."
+    better = (lambda a, b: a > b) if higher else (lambda a, b: a < b)
+    ranked = sorted(present, key=lambda m: -stats[m][0] if higher else stats[m][0])
+    listing = f"{ranked[0]} ({_fmt(*stats[ranked[0]])})"
+    for a, b in zip(ranked, ranked[1:]):
+        op = "=" if stats[a][0] == stats[b][0] else (">" if higher else "<")
+        listing += f" {op} {b} ({_fmt(*stats[b])})"
+    holds = all(not better(stats[b][0], stats[a][0]) for a, b in zip(present, present[1:]))
+    ses = [stats[m][1] for m in present]
+    one_seed = not any(np.isfinite(s) and s > 0 for s in ses)
+    close = []
+    for a, b in zip(ranked, ranked[1:]):
+        se = float(np.sqrt(np.nansum([stats[a][1] ** 2, stats[b][1] ** 2])))
+        if not one_seed and abs(stats[a][0] - stats[b][0]) <= z * se:
+            close.append(f"{a} and {b}")
+    text = f"For {what} ({'higher' if higher else 'lower'} is better): {listing}. "
+    text += (f"The paper's ordering (Connectome, then NoConnectome, then RandomConnectome) **holds**"
+             f"{' in the means' if close else ' here'}" if holds else "The paper's ordering (Connectome, then NoConnectome, then RandomConnectome) "
+             "**does not hold** at this scale")
+    if one_seed:
+        text += "; with one seed there is no standard error, so the differences are not tested."
+    elif close:
+        text += f"; {', '.join(close)} are within {z:g} standard errors over seeds of each other, so the data do not separate them."
+    else:
+        text += f". Neighbours in this ranking differ by more than {z:g} standard errors over seeds."
+    return text
+
+
+def _summary_stats(summary_df: pd.DataFrame, task: str, metric: str) -> dict[str, tuple[float, float]]:
+    d = summary_df[(summary_df["task"] == task) & (summary_df["metric"] == metric)]
+    return {r.label: (float(r.mean), float(r.se)) for r in d.itertuples()}
+
+
+def _profile_note(profile: str) -> str:
+    return f"The numbers come from the **{profile}** profile (named in the set-up output above)."
+
+
+def takeaway_data(corpora: pd.DataFrame, vocab_size: int, unigram_entropy: float, profile: str) -> str:
+    """Stage 1: the corpus sizes, their ratio (the paper: billions of outer tokens, 100M inner)
+    and the unigram entropy every later loss is compared with."""
+    t = corpora.set_index("split")["tokens"].astype(int)
+    lines = [_profile_note(profile)]
+    if {"outer", "inner"} <= set(t.index) and t["inner"] > 0:
+        lines.append(f"The outer (evolution) corpus holds {t['outer']:,} tokens and the inner (development) corpus "
+                     f"{t['inner']:,}: the outer loop sees {t['outer'] / t['inner']:.1f}× more text than the inner loop "
+                     "(the paper: about 3.7 billion tokens per generation against 100 million).")
+    if "val" in t.index:
+        lines.append(f"The validation corpus ({t['val']:,} tokens) is held out from both.")
+    lines.append(f"With a vocabulary of {vocab_size:,} tokens, the unigram entropy of the validation corpus is "
+                 f"**{unigram_entropy:.3f} nats/token**: the loss of a model that knows only token frequencies. "
+                 "A validation loss above this line means a model has learned less than the frequencies.")
+    return "\n\n".join(lines)
+
+
+def takeaway_evolution(summary_df: pd.DataFrame, final_density: float, profile: str, tolerance: float = 0.05) -> str:
+    """Stage 2: does the validation loss of the pruned generations stay close to the dense
+    generation 0 (the paper's observation), within ``tolerance`` (relative)?"""
+    if summary_df.empty or "val_loss" not in summary_df:
+        return _profile_note(profile) + "\n\nNo finished generation to summarise."
+    s = summary_df.sort_values("generation")
+    first, last = s.iloc[0], s.iloc[-1]
+    rel = (last["val_loss"] - first["val_loss"]) / first["val_loss"]
+    lines = [_profile_note(profile),
+             f"After {len(s)} generations the connectome keeps **{final_density:.1%}** of the weights. "
+             f"The final validation loss went from {first['val_loss']:.3f} (generation {int(first['generation'])}, dense) "
+             f"to {last['val_loss']:.3f} (generation {int(last['generation'])}), a change of {rel:+.1%}."]
+    if abs(rel) <= tolerance or rel < 0:
+        lines.append(f"The paper's observation — later generations reach a loss close to the dense generation 0 "
+                     f"despite fewer weights — **holds** here (within {tolerance:.0%}).")
+    else:
+        lines.append(f"The paper's observation that later generations stay close to the dense generation 0 "
+                     f"**does not hold** at this scale: the loss rose by more than {tolerance:.0%}.")
+    if "distinct_tokens" in s:
+        d = s["distinct_tokens"].astype(int)
+        span = f"{d.min():,}" if d.min() == d.max() else f"{d.min():,}–{d.max():,}"
+        lines.append(f"Each generation trained on {span} distinct outer-corpus tokens.")
+    return "\n\n".join(lines)
+
+
+def takeaway_development(final: pd.DataFrame, unigram_entropy: float, profile: str) -> str:
+    """Stage 3: the final validation loss of each model type (rows label, val_loss, one per
+    seed) against the paper's ordering and the unigram entropy."""
+    ms = mean_se(final, ["label"], value="val_loss")
+    stats = {r.label: (float(r.mean), float(r.se)) for r in ms.itertuples()}
+    lines = [_profile_note(profile), _ordering(stats, higher=False, what="the final validation loss (nats/token)")]
+    above = [m for m, (v, _) in stats.items() if v >= unigram_entropy]
+    if above:
+        lines.append(f"{', '.join(above)} {'is' if len(above) == 1 else 'are'} still at or above the unigram entropy "
+                     f"({unigram_entropy:.3f}): at this scale {'that model has' if len(above) == 1 else 'they have'} "
+                     "not learned more than token frequencies.")
+    else:
+        lines.append(f"Every model type is below the unigram entropy ({unigram_entropy:.3f}), so all learned more than "
+                     "token frequencies.")
+    return "\n\n".join(lines)
+
+
+def takeaway_controls(density: float, jaccard: float, flips: pd.DataFrame, profile: str, rel_tol: float = 0.1) -> str:
+    """Stage 4: the random control's overlap with the connectome against chance d/(2-d), and
+    how often survivors flip sign between generations."""
+    chance = density / (2 - density)
+    lines = [_profile_note(profile)]
+    at_chance = abs(jaccard - chance) <= rel_tol * chance
+    lines.append(f"Connectome and random control share {jaccard:.4f} of their connections (Jaccard); two independent "
+                 f"masks of density {density:.3f} would share {chance:.4f}. The control is "
+                 + ("**at chance**, as it should be by construction." if at_chance else
+                    f"**not at chance** (more than {rel_tol:.0%} away): check the random control."))
+    if len(flips):
+        lines.append(f"Between generations, {flips['sign_flips'].min():.1%}–{flips['sign_flips'].max():.1%} of the "
+                     "surviving weights changed sign; "
+                     + ("signs are largely inherited (random signs would flip half)." if flips["sign_flips"].max() < 0.25
+                        else "a sizeable share of the signs are redrawn by training."))
+    return "\n\n".join(lines)
+
+
+def takeaway_nlp(summary_df: pd.DataFrame, profile: str, chance: dict[tuple[str, str], float] | None = None) -> str:
+    """Stage 5: for each task, whether the models are above chance (by more than 2 SE) and
+    whether the paper's ordering holds."""
+    chance = chance or {("hellaswag", "acc_norm"): 0.25, ("mmlu", "acc"): 0.25, ("blimp", "acc"): 0.5}
+    names = {("hellaswag", "acc_norm"): "HellaSwag (normalised accuracy)", ("mmlu", "acc"): "MMLU accuracy",
+             ("blimp", "acc"): "BLiMP accuracy", ("perplexity", "loss"): "the validation loss"}
+    lines = [_profile_note(profile)]
+    for key, name in names.items():
+        stats = _summary_stats(summary_df, *key)
+        if not stats:
+            continue
+        text = _ordering(stats, higher=key[1] != "loss", what=name)
+        if key in chance:
+            c = chance[key]
+            above = [m for m, (v, se) in stats.items() if v - 2 * (se if np.isfinite(se) else 0) > c]
+            text += (f" Above chance ({c:g}) by more than two standard errors: {', '.join(above)}." if above else
+                     f" No model is clearly above chance ({c:g}), so this scale cannot test the paper's claim on this task.")
+        lines.append("- " + text)
+    return "\n\n".join(lines[:1]) + "\n\n" + "\n".join(lines[1:])
+
+
+def takeaway_behaviour(summary_df: pd.DataFrame, baselines: pd.Series, profile: str) -> str:
+    """Stage 6: reading-time r of the final models against the paper's ordering, the untrained
+    model and word length (``baselines``: metric -> value, e.g. ``untrained/futrell2018/r``,
+    ``rt/r_n_chars``, ``rt/r_n_tokens``)."""
+    stats = _summary_stats(summary_df, "futrell2018", "r")
+    lines = [_profile_note(profile), _ordering(stats, higher=True, what="the reading-time correlation r")]
+    partial = _summary_stats(summary_df, "futrell2018", "r_partial_length")
+    if partial:
+        lines.append(_ordering(partial, higher=True, what="r with word length partialled out"))
+    refs = {"the untrained model": baselines.get("untrained/futrell2018/r"),
+            "word length in characters": baselines.get("rt/r_n_chars"),
+            "tokens per word": baselines.get("rt/r_n_tokens")}
+    text = _against_strongest_baseline(stats, refs, "", "No trained model exceeds it: at this scale the models' "
+                                       "surprisal adds nothing a baseline does not already give, and the reading-time "
+                                       "claim cannot be tested.")
+    if text:
+        lines.append(text)
+    return "\n\n".join(lines)
+
+
+def _against_strongest_baseline(stats: dict, refs: dict, where: str, none_beat: str) -> str | None:
+    """"The strongest baseline is X (r = ...). A, B exceed it." for a takeaway; ``None`` when there
+    is nothing to compare (no model statistics or no finite baseline)."""
+    refs = {k: float(v) for k, v in refs.items() if v is not None and np.isfinite(v)}
+    if not (stats and refs):
+        return None
+    best_name, best = max(refs.items(), key=lambda kv: kv[1])
+    beat = [m for m, (v, _) in stats.items() if v > best]
+    return (f"The strongest baseline is {best_name} (r = {best:.3f}). "
+            + (f"{where}{', '.join(beat)} exceed{'s' if len(beat) == 1 else ''} it." if beat else none_beat))
+
+
+def takeaway_brain(summary_df: pd.DataFrame, baselines: pd.Series, profile: str) -> str:
+    """Stage 7: brain predictivity (best layer and language units) against the paper's ordering,
+    the untrained model and sentence length (``baselines``: ``untrained/tuckute2024/r_best``,
+    ``brain/r_length``)."""
+    lines = [_profile_note(profile)]
+    for (task, metric), name in {("tuckute2024", "r_best"): "brain predictivity at the best layer",
+                                 ("language_units", "r_top1pct"): "the top 1 % language units",
+                                 ("language_units", "r_top10pct"): "the top 10 % language units"}.items():
+        stats = _summary_stats(summary_df, task, metric)
+        if stats:
+            lines.append("- " + _ordering(stats, higher=True, what=name))
+    stats = _summary_stats(summary_df, "tuckute2024", "r_best")
+    refs = {"the untrained model": baselines.get("untrained/tuckute2024/r_best"),
+            "sentence length": baselines.get("brain/r_length")}
+    text = _against_strongest_baseline(stats, refs, "At the best layer ", "No trained model exceeds it at its best "
+                                       "layer: at this scale the brain claim cannot be tested.")
+    if text:
+        lines.append(text)
+    return lines[0] + "\n\n" + "\n".join(l for l in lines[1:] if l.startswith("- ")) + "\n\n" + \
+        "\n\n".join(l for l in lines[1:] if not l.startswith("- "))
+
+
+def connectome_overview(connectomes) -> pd.DataFrame:
+    """Overall density and mean share of positive signs (over tensors) of named connectomes:
+    columns are the names of ``connectomes`` (a mapping name -> Connectome)."""
+    return pd.DataFrame({name: [c.density(), float(c.density_table()["positive_fraction"].mean())]
+                         for name, c in connectomes.items()},
+                        index=["overall density", "mean share of positive signs"])
+
+
+def initial_weights(run_root: str | Path, tensor: str, seed: int, inits=None) -> dict[str, np.ndarray]:
+    """One tensor's weights at inner-loop iteration 0 (the initialisation) of each model type,
+    keyed by its label (Connectome, RandomConnectome, NoConnectome), read from the checkpoint's
+    safetensors files."""
+    from safetensors.numpy import load_file
+
+    out = {}
+    for init in inits or layout.INITS:
+        folder = layout.checkpoint_dir(layout.develop_dir(run_root, init, seed), 0)
+        files = sorted(Path(folder).glob("*.safetensors"))
+        if not files:
+            raise FileNotFoundError(f"no safetensors weights in {folder}: train the {init} model (connectome develop)")
+        found = None
+        for f in files:
+            state = load_file(str(f))
+            if tensor in state:
+                found = state[tensor]
+                break
+        if found is None:
+            raise KeyError(f"{folder} has no tensor named {tensor!r}")
+        out[layout.INIT_LABELS.get(init, init)] = np.asarray(found, dtype=np.float32)
+    return out
+
+
+def eval_table(run_root: str | Path, model: str, iteration: int, task: str) -> pd.DataFrame:
+    """The per-item table an evaluation wrote (``evals/tables/<model>_iter<iteration>_<task>.csv``),
+    e.g. Futrell2018's per-word surprisal and reading time."""
+    path = layout.evals_dir(run_root) / "tables" / f"{model}_iter{int(iteration):06d}_{task}.csv"
+    if not path.exists():
+        raise FileNotFoundError(f"no evaluation table at {path}: evaluate {model} on {task} first")
+    return pd.read_csv(path)
+
+
+def untrained_by_layer(baselines: pd.Series, task: str = "tuckute2024") -> pd.Series:
+    """The untrained model's per-layer scores from the baselines (metric -> value, metrics
+    ``untrained/<task>/r_layer<k>``), indexed by layer ``k`` in order."""
+    s = baselines[baselines.index.str.match(rf"^untrained/{task}/r_layer\d+$")]
+    return pd.Series(s.to_numpy(float), index=s.index.str.extract(r"(\d+)$")[0].astype(int).to_numpy(),
+                     name="r").sort_index()
+
+
+def profile_drift(recorded: dict, profile: str) -> list[str]:
+    """Dotted keys whose value in a run's recorded configuration (``provenance.json``'s
+    ``config``) differs from the profile as it is defined now: non-empty means the results come
+    from an earlier version of the profile and must be labelled so. Locations (data/cache/runs
+    folders) are not settings and are ignored."""
+    from .config import load_profile
+
+    try:
+        current = load_profile(profile).to_dict()
+    except Exception:  # a profile that no longer exists: everything differs
+        return ["(profile no longer defined)"]
+    ignore = {"runs_dir", "data.data_dir", "data.cache_dir"}
+
+    def flat(d, prefix=""):
+        out = {}
+        for k, v in d.items():
+            key = f"{prefix}{k}"
+            if isinstance(v, dict):
+                out.update(flat(v, key + "."))
+            else:
+                out[key] = v
+        return out
+
+    a, b = flat(recorded), flat(current)
+    return sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k) != b.get(k))
+
+
+
+def takeaway_ablations(table: pd.DataFrame) -> str:
+    """The ablation stage's "what this shows", from :func:`connectome_lib.ablation.ablation_table`:
+    which component's replacement by the random control moves the loss most, and whether the
+    Connectome's difference from the RandomConnectome model sits in one component."""
+    t = table.set_index("model")
+    if "connectome" not in t.index or "random" not in t.index:
+        return "The Connectome and RandomConnectome models are needed to read the ablation; they are missing."
+    base, rand = float(t.loc["connectome", "mean"]), float(t.loc["random", "mean"])
+    gap = rand - base
+    singles = [m for m in t.index if str(m).startswith("random_")]
+    if not singles:
+        return "No single-component ablation was run."
+    moved = {m: float(t.loc[m, "mean"]) - base for m in singles}
+    top = max(moved, key=lambda m: abs(moved[m]))
+    part = top.removeprefix("random_").replace("_", " ")
+    se = float(np.nanmax(t["se"].to_numpy(float))) if "se" in t else float("nan")
+    lines = [f"The RandomConnectome model ends {gap:+.3f} nats from the Connectome model "
+             f"({'worse' if gap > 0 else 'better'}; the largest seed SE in the table is {se:.3f})."]
+    for m in singles:
+        share = moved[m] / gap if gap else float("nan")
+        lines.append(f"Replacing the evolved **{m.removeprefix('random_').replace('_', ' ')}** mask by the random one "
+                     f"changes the loss by {moved[m]:+.3f}" + (f" ({share:.0%} of that gap)." if np.isfinite(share) else "."))
+    lines.append(f"The component that matters most at this scale is the **{part}**." if abs(moved[top]) > 2 * se
+                 else "No single replacement moves the loss by more than twice the seed SE: the ablation cannot "
+                      "place the effect in one component at this scale.")
+    return " ".join(lines)
