@@ -21,18 +21,14 @@ import time
 import numpy as np
 import torch
 
-from connectome_lib.config import TrainConfig
+from connectome_lib.config import TrainConfig, load_profile
 from connectome_lib.connectome import Connectome
 from connectome_lib.model import ConnectomeGPTConfig, ConnectomeGPTForCausalLM, count_parameters
 from connectome_lib.pruning import full_masks, magnitude_prune, prunable_parameters
 from connectome_lib.training import Trainer
 
-SIZES = {
-    "smoke": dict(n_layer=2, n_head=2, n_embd=64, block_size=64),
-    "cpu": dict(n_layer=2, n_head=2, n_embd=64, block_size=64),
-    "gpu": dict(n_layer=6, n_head=6, n_embd=384, block_size=256),
-    "paper": dict(n_layer=12, n_head=12, n_embd=768, block_size=1024),
-}
+#: model shapes of the profiles (including their vocabulary: a trained BPE for smoke and cpu)
+SIZES = {name: dataclasses.asdict(load_profile(name).model) for name in ("smoke", "cpu", "gpu", "paper")}
 
 
 def flops_per_token(cfg: ConnectomeGPTConfig, n_params: int) -> float:
@@ -54,7 +50,7 @@ def bench(size: str, masked: bool, optimizer: str, batch_size: int, iters: int, 
         c = Connectome.from_model(model, m)
         c.init_model(model)
         masks = c.masks
-    tokens = np.random.default_rng(0).integers(0, 50257, size=2_000_000, dtype=np.uint16)
+    tokens = np.random.default_rng(0).integers(0, cfg.vocab_size, size=2_000_000, dtype=np.uint16)
     tc = TrainConfig(iters=warmup + iters, batch_size=batch_size, grad_accum=1, optimizer=optimizer,
                      warmup_iters=1, decay_iters=1, val_every=0, val_batches=1, save_state_every=0,
                      log_every=10**9, compile=compile_, mixed_precision="auto")
