@@ -2,8 +2,8 @@
 
 Each stage notebook in ``notebooks/`` is executed with the parameters ``profile`` and
 ``overrides`` and written to the output folder (by default ``book/stages/``, where the book
-renders it). A stage whose executed notebook already exists *for the same parameters* is
-skipped, so a stopped pipeline resumes; the library stages inside the notebooks are resumable
+renders it). A stage whose executed notebook already exists *for the same parameters, the same resolved
+profile and the same notebook source* (:func:`stage_fingerprint`) is skipped, so a stopped pipeline resumes; the library stages inside the notebooks are resumable
 too, so re-running an interrupted stage only redoes what is missing. Executed notebooks are
 written under a temporary name and renamed on success: a failed stage leaves no output that
 would be mistaken for a finished one (its partial notebook is kept as ``*.failed.ipynb``).
@@ -66,22 +66,40 @@ def check_parameters(notebook: Path, parameters: dict[str, Any]) -> None:
         raise ConfigError(f"{notebook.name}: unknown parameter(s) {unknown}; declared: {sorted(declared)}")
 
 
-def _executed_parameters(path: Path) -> dict[str, Any] | None:
+def _executed_metadata(path: Path) -> tuple[dict[str, Any] | None, str | None]:
+    """The papermill parameters and the stage fingerprint an executed notebook recorded."""
     try:
         meta = json.loads(path.read_text())["metadata"]
-        return meta.get("papermill", {}).get("parameters")
+        return meta.get("papermill", {}).get("parameters"), (meta.get("connectome") or {}).get("stage_fingerprint")
     except (OSError, ValueError, KeyError):
-        return None
+        return None, None
 
 
-def tag_for_book(path: str | os.PathLike) -> None:
+def stage_fingerprint(profile, notebook: Path) -> str:
+    """What an executed stage notebook depends on: the resolved profile (its settings, not where
+    files are) and the notebook's source. The same profile *name* with other settings, or an
+    edited notebook, is another stage run, never one to skip."""
+    from .fingerprint import data_settings, fingerprint
+
+    settings = profile.to_dict()
+    settings.pop("runs_dir", None)
+    settings["data"] = data_settings(profile.data)
+    cells = json.loads(notebook.read_text())["cells"]
+    source = [c.get("source") for c in cells]
+    return fingerprint({"profile": settings, "notebook": source})
+
+
+def tag_for_book(path: str | os.PathLike, stage_fp: str | None = None) -> None:
     """Mark an executed stage notebook for reading as a chapter: the ``parameters`` cell and
     papermill's injected copy are removed from the rendered page (the run's parameters are in
     the notebook's metadata and printed by the set-up cell), and every other code cell shows
-    its output with the input collapsed (``hide-input``). nbval ignores these tags."""
+    its output with the input collapsed (``hide-input``). nbval ignores these tags.
+    ``stage_fp`` (:func:`stage_fingerprint`) is recorded in the notebook's metadata."""
     import nbformat
 
     nb = nbformat.read(str(path), as_version=4)
+    if stage_fp:
+        nb.metadata.setdefault("connectome", {})["stage_fingerprint"] = stage_fp
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
@@ -111,8 +129,8 @@ def run_stage(
     out = Path(out_dir or root / "book" / "stages") / stage.notebook
     parameters = {"profile": profile, "overrides": dict(overrides or {})}
     check_parameters(src, parameters)
-    load_profile(profile, parameters["overrides"])  # fail fast on a bad profile or override
-    if out.exists() and not force and _executed_parameters(out) == parameters:
+    stage_fp = stage_fingerprint(load_profile(profile, parameters["overrides"]), src)  # fails fast when bad
+    if out.exists() and not force and _executed_metadata(out) == (parameters, stage_fp):
         return out, False
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".running.ipynb")
@@ -125,7 +143,7 @@ def run_stage(
         if tmp.exists():
             os.replace(tmp, out.with_name(out.stem + ".failed.ipynb"))
         raise
-    tag_for_book(tmp)
+    tag_for_book(tmp, stage_fp)
     os.replace(tmp, out)
     failed = out.with_name(out.stem + ".failed.ipynb")
     if failed.exists():
@@ -151,7 +169,7 @@ def run_pipeline(
     for s in chosen:
         t0 = time.time()
         path, ran = run_stage(s, profile, overrides, out_dir, force=force, log_output=log_output)
-        print(f"[{s.key:11s}] {'ran' if ran else 'skipped (already executed with these parameters)'}"
+        print(f"[{s.key:11s}] {'ran' if ran else 'skipped (already executed with these settings and this notebook)'}"
               f"{f' in {time.time() - t0:.0f} s' if ran else ''} -> {path}", flush=True)
         paths.append(path)
     return paths

@@ -31,12 +31,27 @@ def test_unknown_parameter_and_bad_override_are_errors(tmp_path):
     assert not list(tmp_path.iterdir())  # nothing half-written
 
 
-def test_executed_notebook_with_same_parameters_is_skipped(tmp_path):
-    out = tmp_path / "01_data.ipynb"
-    out.write_text(json.dumps({"cells": [], "metadata": {"papermill": {"parameters": {"profile": "smoke", "overrides": {}}}},
-                               "nbformat": 4, "nbformat_minor": 5}))
+def test_executed_notebook_is_skipped_only_for_the_same_profile_settings_and_source(tmp_path):
+    from connectome_lib.config import load_profile
+
+    src = project_root() / "notebooks" / "01_data.ipynb"
+    fp = pipeline.stage_fingerprint(load_profile("smoke"), src)
+    params = {"profile": "smoke", "overrides": {}}
+
+    def executed(stage_fp):
+        (tmp_path / "01_data.ipynb").write_text(json.dumps({
+            "cells": [], "nbformat": 4, "nbformat_minor": 5,
+            "metadata": {"papermill": {"parameters": params}, "connectome": {"stage_fingerprint": stage_fp}}}))
+
+    executed(fp)
     path, ran = pipeline.run_stage("data", "smoke", {}, out_dir=tmp_path)
-    assert path == out and ran is False
+    assert path == tmp_path / "01_data.ipynb" and ran is False
+    # the same profile name run with other settings (e.g. an earlier version of the profile) is
+    # not "already executed": the stage would run again, never show the old output
+    assert pipeline.stage_fingerprint(load_profile("smoke", {"evolve.generations": 2}), src) != fp
+    assert pipeline._executed_metadata(tmp_path / "01_data.ipynb") == (params, fp)
+    executed("0" * 64)
+    assert pipeline._executed_metadata(tmp_path / "01_data.ipynb") != (params, fp)
 
 
 def test_setup_resolves_paths_against_the_project_root(monkeypatch, tmp_path):
