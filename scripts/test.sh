@@ -2,7 +2,9 @@
 # Set up the environment and run every test:
 #   1. the library's unit and end-to-end tests (pytest);
 #   2. the stage notebooks at the smoke profile under nbval, comparing their key numbers with the
-#      committed references in tests/nbval/ (regenerate them with scripts/update_references.sh);
+#      committed references in tests/nbval/ within the tolerances measured across CPU kernels,
+#      twice from fresh run folders: default kernels and ATEN_CPU_CAPABILITY=avx2
+#      (scripts/check_portability.sh; regenerate references with scripts/update_references.sh);
 #   3. the smoke pipeline through papermill and a book build from its results (warnings = errors),
 #      in a scratch copy of the book so that the committed pages stay untouched;
 #   4. every page of that book opened in headless Chromium (scripts/check_book.sh: raw LaTeX,
@@ -21,12 +23,14 @@ export CONNECTOME_RUNS_DIR="$SCRATCH/runs" CONNECTOME_RESULTS_DIR="$SCRATCH/resu
 echo "== 1/4 library tests"
 python -m pytest tests -q -ra -p no:cacheprovider --ignore=tests/nbval "$@"
 
-echo "== 2/4 stage notebooks under nbval (smoke profile)"
-python -m pytest --nbval-lax --nbval-current-env tests/nbval -q -ra -p no:cacheprovider
+echo "== 2/4 stage notebooks under nbval (smoke profile), with the default CPU kernels and with AVX2"
+bash scripts/check_portability.sh
 
 echo "== 3/4 smoke pipeline and book build"
 cp -r _config.yml _toc.yml book "$SCRATCH/book/"
 rm -rf "$SCRATCH/book/book/stages"
+# re-use the runs nbval trained with the default kernels: the stages find their steps done
+export CONNECTOME_RUNS_DIR="$PWD/.cache/portability/default/runs" CONNECTOME_CACHE_DIR="$PWD/.cache/portability/default/cache"
 connectome pipeline --profile smoke --out-dir "$SCRATCH/book/book/stages"
 CONNECTOME_BOOK_PROFILE=smoke jupyter-book build "$SCRATCH/book" --warningiserror --keep-going
 echo "book build: ok ($SCRATCH/book/_build/html/index.html)"
