@@ -627,14 +627,21 @@ def takeaway_ablations(table: pd.DataFrame) -> str:
     moved = {m: float(t.loc[m, "mean"]) - base for m in singles}
     top = max(moved, key=lambda m: abs(moved[m]))
     part = top.removeprefix("random_").replace("_", " ")
-    se = float(np.nanmax(t["se"].to_numpy(float))) if "se" in t else float("nan")
+    ses = t["se"].to_numpy(float) if "se" in t else np.array([])
+    ses = ses[np.isfinite(ses)]
+    se = float(ses.max()) if len(ses) else float("nan")  # NaN: one seed, no standard error
+    spread = f"the largest seed SE in the table is {se:.3f}" if np.isfinite(se) else "one seed: no seed SE"
     lines = [f"The RandomConnectome model ends {gap:+.3f} nats from the Connectome model "
-             f"({'worse' if gap > 0 else 'better'}; the largest seed SE in the table is {se:.3f})."]
+             f"({'worse' if gap > 0 else 'better'}; {spread})."]
     for m in singles:
         share = moved[m] / gap if gap else float("nan")
         lines.append(f"Replacing the evolved **{m.removeprefix('random_').replace('_', ' ')}** mask by the random one "
                      f"changes the loss by {moved[m]:+.3f}" + (f" ({share:.0%} of that gap)." if np.isfinite(share) else "."))
-    lines.append(f"The component that matters most at this scale is the **{part}**." if abs(moved[top]) > 2 * se
-                 else "No single replacement moves the loss by more than twice the seed SE: the ablation cannot "
-                      "place the effect in one component at this scale.")
+    if not np.isfinite(se):
+        lines.append(f"The largest change comes from the **{part}**; with one seed this is not a tested difference.")
+    elif abs(moved[top]) > 2 * se:
+        lines.append(f"The component that matters most at this scale is the **{part}**.")
+    else:
+        lines.append("No single replacement moves the loss by more than twice the seed SE: the ablation cannot "
+                     "place the effect in one component at this scale.")
     return " ".join(lines)

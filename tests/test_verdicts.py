@@ -98,3 +98,17 @@ def test_ablation_takeaway_names_the_component_that_moves_the_loss():
     table["mean"] = [5.0, 5.4, 5.2, 5.01, 5.0, 5.015]
     table["se"] = 0.05
     assert "cannot place the effect" in takeaway_ablations(table)
+
+
+def test_ablation_takeaway_with_one_seed_warns_nothing_and_says_so():
+    import warnings
+
+    from connectome_lib.report import takeaway_ablations
+
+    table = pd.DataFrame({"model": ["connectome", "random", "random_wte", "random_blocks", "random_lm_head"],
+                          "label": ["Connectome", "RandomConnectome"] + ["ablation"] * 3,
+                          "mean": [5.0, 5.4, 5.02, 5.01, 5.35], "se": [np.nan] * 5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a RuntimeWarning would print a machine path on the page
+        text = takeaway_ablations(table)
+    assert "one seed" in text and "**lm head**" in text and "not a tested difference" in text
