@@ -595,19 +595,10 @@ def profile_drift(recorded: dict, profile: str) -> list[str]:
         current = load_profile(profile).to_dict()
     except Exception:  # a profile that no longer exists: everything differs
         return ["(profile no longer defined)"]
+    from .fingerprint import flatten
+
     ignore = {"runs_dir", "data.data_dir", "data.cache_dir"}
-
-    def flat(d, prefix=""):
-        out = {}
-        for k, v in d.items():
-            key = f"{prefix}{k}"
-            if isinstance(v, dict):
-                out.update(flat(v, key + "."))
-            else:
-                out[key] = v
-        return out
-
-    a, b = flat(recorded), flat(current)
+    a, b = flatten(recorded), flatten(current)
     return sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k) != b.get(k))
 
 
