@@ -17,6 +17,14 @@ exactly as ``develop`` draws it), so the six variants interpolate between the tw
 the Connectome model (same training config with the seed, same init value, same data), in
 ``<run_root>/ablations/<variant>_s<seed>/`` with ``run.json`` first and ``done.json`` last;
 :func:`ablation_table` puts the final validation losses beside the three main model types.
+
+Whether a replacement *changes* the loss is a paired test, not a rule of thumb on seed SEs:
+:func:`evaluate_ablations` scores every final model (ablations and the three main types) on the
+same validation windows (the ``perplexity`` task, written to ``<run_root>/ablations/evals/``),
+:func:`ablation_items` gathers the per-window losses, and :func:`ablation_tests` compares every
+model with the Connectome model of the same seed on the same windows
+(:func:`connectome_lib.stats.compare_models`: sign-flip permutation test pooled over seeds,
+bootstrap CI over windows, one Holm correction over the family).
 """
 
 from __future__ import annotations
@@ -243,3 +251,80 @@ def ablation_table(profile: Profile, seeds: Sequence[int] | None = None,
     out["delta_vs_connectome"] = out["mean"] - (float(ref.iloc[0]) if len(ref) else np.nan)
     out["model"] = pd.Categorical(out["model"], order, ordered=True)
     return out.sort_values("model").assign(model=lambda d: d["model"].astype(str)).reset_index(drop=True)
+
+
+# ------------------------------------------------------------------------------ paired tests
+def ablation_results_path(profile: Profile) -> Path:
+    """``<run_root>/ablations/evals/results.csv``: the per-window losses of the ablation stage."""
+    return Path(profile.run_root) / "ablations" / "evals" / "results.csv"
+
+
+def _ablation_folders(profile: Profile, seeds, variants) -> list[tuple[str, int, Path]]:
+    seeds = list(seeds if seeds is not None else profile.develop.seeds)
+    out = [(init, int(s), layout.develop_dir(profile.run_root, init, s)) for init in profile.develop.inits for s in seeds]
+    for name in variants if variants is not None else [a.name for a in ABLATIONS]:
+        v = get_variant(name)
+        out += [(v.name, int(s), ablation_dir(profile.run_root, v, s)) for s in seeds]
+    return out
+
+
+def evaluate_ablations(profile: Profile, cfg, val_tokens, seeds: Sequence[int] | None = None,
+                       variants: Sequence[str] | None = None) -> pd.DataFrame:
+    """Validation loss per window of the final model of every ablation variant and of the three
+    main model types (``perplexity`` task with the evaluation options ``cfg``, final models
+    only), all in :func:`ablation_results_path` so that every model is scored on the same
+    windows; resumes like every evaluation. Returns the results rows."""
+    from dataclasses import replace
+
+    from .evals.runner import evaluate
+
+    cfg = replace(cfg, checkpoints="final")
+    path = ablation_results_path(profile)
+    rows = pd.DataFrame()
+    for _, _, folder in _ablation_folders(profile, seeds, variants):
+        if not layout.is_done(folder):
+            raise FileNotFoundError(f"{folder} is not finished (no done.json): train it first")
+        rows = evaluate(folder, cfg, tasks=["perplexity"], val_tokens=val_tokens, results_path=path)
+    return rows
+
+
+def ablation_items(profile: Profile, seeds: Sequence[int] | None = None,
+                   variants: Sequence[str] | None = None) -> pd.DataFrame:
+    """Per-window validation losses written by :func:`evaluate_ablations`: rows ``model``
+    (``connectome``, ``random``, ``dense`` or a variant name), ``seed``, ``item`` (window) and
+    ``loss``."""
+    from .evals.runner import read_results
+
+    path = ablation_results_path(profile)
+    res = read_results(path)
+    parts = []
+    for model, seed, folder in _ablation_folders(profile, seeds, variants):
+        r = res[(res["model"] == folder.name) & (res["task"] == "perplexity")]
+        if r.empty:
+            raise FileNotFoundError(f"{path} has no validation loss of {folder.name}: run evaluate_ablations first")
+        it = int(r["iteration"].max())
+        table = pd.read_csv(path.parent / "tables" / f"{folder.name}_iter{it:06d}_perplexity.csv")
+        parts.append(table[["item", "loss"]].assign(model=model, seed=seed))
+    return pd.concat(parts, ignore_index=True)[["model", "seed", "item", "loss"]]
+
+
+def ablation_tests(items: pd.DataFrame, config=None) -> pd.DataFrame:
+    """Every model against the Connectome model on the same validation windows and seeds:
+    one row per model ``a`` (``b`` = ``connectome``) with :func:`connectome_lib.stats.compare_models`'s
+    columns (``effect`` = mean loss of ``a`` minus the Connectome's, so positive = the
+    replacement costs; bootstrap CI over windows; ``p_items_holm`` Holm-adjusted over every row
+    of this table; ``verdict`` ``worse``/``better``/``indistinguishable`` for ``a``)."""
+    from dataclasses import replace
+
+    from .stats import StatsConfig, apply_holm, compare_models
+
+    config = config or StatsConfig()
+    if "connectome" not in set(items["model"]):
+        raise ValueError("ablation_tests needs the Connectome model's per-window losses")
+    others = [m for m in dict.fromkeys(items["model"]) if m != "connectome"]
+    rows = [compare_models(items, "loss", models=[m, "connectome"], higher_is_better=False,
+                           config=replace(config, seed=config.seed + 1000 * k), label_col="model")
+            for k, m in enumerate(others)]  # an independent, reproducible resampling stream per model
+    if not rows:
+        return pd.DataFrame()
+    return apply_holm(pd.concat(rows, ignore_index=True), config.alpha, higher_is_better=False)

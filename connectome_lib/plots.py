@@ -270,11 +270,11 @@ def learning_curves(curves: pd.DataFrame, paper: pd.DataFrame | None = None, y: 
 
 
 def learning_curves_vs_paper(curves: pd.DataFrame, paper: pd.DataFrame, profile: str = "",
-                             y: str = "val_loss") -> plt.Figure:
-    """The paper's inner-loop validation loss (left; ``paper`` rows model, iteration, value) next
-    to ours (right; mean and SE band over seeds per model type), each axis zoomed to its own data:
-    the scales differ (FineWeb and a 162M model against a small run), so only the orderings
-    compare. One legend, titled "model"."""
+                             y: str = "val_loss", ylabel: str = "validation loss (nats/token)") -> plt.Figure:
+    """The paper's inner-loop curve of a measure (left; ``paper`` rows model, iteration, value;
+    by default the validation loss) next to ours (right; column ``y``, mean and SE band over
+    seeds per model type), each axis zoomed to its own data: the scales differ (FineWeb and a
+    162M model against a small run), so only the orderings compare. One legend, titled "model"."""
     with _style():
         fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
         labels = _present(list(paper["model"]) + list(curves["label"]))
@@ -282,8 +282,7 @@ def learning_curves_vs_paper(curves: pd.DataFrame, paper: pd.DataFrame, profile:
                      palette=PALETTE, marker="o", ax=axes[0], legend=False)
         sns.lineplot(data=curves, x="iteration", y=y, hue="label", hue_order=_present(curves["label"]), palette=PALETTE,
                      errorbar="se", marker="o", ax=axes[1], legend=False)
-        axes[0].set(title="Paper (FineWeb, 162M model)", xlabel="inner-loop iteration",
-                    ylabel="validation loss (nats/token)")
+        axes[0].set(title="Paper (FineWeb, 162M model)", xlabel="inner-loop iteration", ylabel=ylabel)
         axes[1].set(title=f"This run{f' ({profile} profile)' if profile else ''}", xlabel="inner-loop iteration",
                     ylabel="")
         axes[0].set_ylim(*zoom_limits(paper["value"], pad=0.1))
@@ -582,6 +581,45 @@ def mask_degrees(masks: Mapping[str, object], tensor: str = "") -> plt.Figure:
         handles, names = axes[0].get_legend_handles_labels()
         fig.legend(handles, names, loc="outside lower center", ncols=len(handles), frameon=False, title=LEGEND_TITLE)
         fig.suptitle(f"Connections per unit{': ' + _short_tensor(tensor) if tensor else ''}")
+    return _finish(fig)
+
+
+def row_density_vs_frequency(rows: pd.DataFrame, corpus: str = "inner", bins: int = 12) -> plt.Figure:
+    """Row density of the token embedding and the output head against how often the row's token
+    occurs in a corpus, one panel per tensor: every token a faint dot per connectome, and the
+    median row density within log-spaced frequency bins as a line. A random mask is flat; a
+    connectome whose line falls to the right prunes frequent tokens' rows the most.
+
+    ``rows`` is :attr:`connectome_lib.analysis.RowDensity.rows` (``tensor``, ``connectome``,
+    ``row_density``, ``count_<corpus>``); tokens that never occur in the corpus are left out.
+    """
+    count = f"count_{corpus}"
+    for col in ("tensor", "connectome", "row_density", count):
+        if col not in rows:
+            raise ValueError(f"row_density_vs_frequency: the table lacks the column {col!r}")
+    d = rows[rows[count] > 0]
+    if d.empty:
+        raise ValueError(f"row_density_vs_frequency: no token occurs in the {corpus} corpus")
+    tensors = list(dict.fromkeys(d["tensor"]))
+    edges = np.logspace(0, np.log10(d[count].max()) + 1e-9, bins + 1)
+    with _style():
+        fig, axes = plt.subplots(1, len(tensors), figsize=(PAGE_WIDTH, 3.4), sharey=True, squeeze=False)
+        for ax, tensor in zip(axes[0], tensors):
+            g = d[d["tensor"] == tensor]
+            for label in _present(g["connectome"]):
+                h = g[g["connectome"] == label]
+                ax.scatter(h[count], h["row_density"], s=5, alpha=0.18, color=_color(label), lw=0, rasterized=True)
+                which = np.digitize(h[count], edges[1:-1])
+                med = h.groupby(which)["row_density"].median()
+                centres = np.sqrt(edges[:-1] * edges[1:])[med.index.to_numpy()]
+                ax.plot(centres, med.to_numpy(), "-o", ms=4, lw=2, color=_color(label), label=label)
+            ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(base=10, numticks=6))
+            ax.set(title=_short_tensor(tensor), xlabel=f"token count ({corpus} corpus)",
+                   ylabel="row density (share of the row kept)" if ax is axes[0][0] else "")
+        handles, names = axes[0][0].get_legend_handles_labels()
+        fig.legend(handles, names, loc="outside lower center", ncols=len(handles), frameon=False, title=LEGEND_TITLE)
+        fig.suptitle("Which tokens keep their rows (lines: median per frequency bin)")
     return _finish(fig)
 
 

@@ -278,7 +278,9 @@ PAPER_ORDER = ("Connectome", "NoConnectome", "RandomConnectome")
 def sign_flips(connectomes) -> pd.DataFrame:
     """Between consecutive generations: ``generation`` (the later one), ``kept_of_previous``
     (its density over the previous one's: 0.8 for 20 % pruning) and ``sign_flips`` (share of
-    the survivors whose sign differs from the previous generation's, averaged over tensors).
+    the survivors whose sign differs from the previous generation's, pooled over every tensor:
+    one minus the ``all`` row of :func:`connectome_lib.analysis.sign_agreement`, so that the
+    two pages that show it agree; a tensor counts with its number of survivors).
 
     ``connectomes`` is a list of generation connectomes in order (generation = position) or a
     mapping generation -> connectome (e.g. :func:`connectome_lib.analysis.load_generations`).
@@ -288,8 +290,10 @@ def sign_flips(connectomes) -> pd.DataFrame:
         raise ValueError(f"sign_flips needs at least two generations, got {len(items)}")
     rows = []
     for (_, before), (g, after) in zip(items, items[1:]):
+        j = after.jaccard(before)
+        agree = float((j["sign_agreement"].fillna(0) * j["intersection"]).sum())
         rows.append({"generation": int(g), "kept_of_previous": after.density() / before.density(),
-                     "sign_flips": 1 - float(after.jaccard(before)["sign_agreement"].mean())})
+                     "sign_flips": 1 - agree / max(int(j["intersection"].sum()), 1)})
     return pd.DataFrame(rows)
 
 
@@ -340,10 +344,11 @@ def _fmt(mean: float, se: float | None = None, digits: int = 3) -> str:
     return s
 
 
-def _ordering(stats: dict[str, tuple[float, float]], higher: bool, what: str, z: float = 2.0) -> str:
-    """One sentence on whether the paper's ordering (Connectome best, then NoConnectome, then
-    RandomConnectome) holds for ``what``: from each model type's (mean, SE over seeds); a
-    difference within ``z`` combined SEs counts as not separated."""
+def _ordering(stats: dict[str, tuple[float, float]], higher: bool, what: str) -> str:
+    """One sentence on whether the *means* follow the paper's ordering (Connectome best, then
+    NoConnectome, then RandomConnectome) for ``what``, from each model type's (mean, SE over
+    seeds). It tests nothing: whether a difference is real is decided by the paired tests on
+    the same items (:mod:`connectome_lib.verdicts`, the Findings page), not by seed SEs."""
     present = [m for m in PAPER_ORDER if m in stats and np.isfinite(stats[m][0])]
     if len(present) < 2:
         return f"Fewer than two model types have a value for {what}, so their ordering cannot be checked."
@@ -354,24 +359,15 @@ def _ordering(stats: dict[str, tuple[float, float]], higher: bool, what: str, z:
         op = "=" if stats[a][0] == stats[b][0] else (">" if higher else "<")
         listing += f" {op} {b} ({_fmt(*stats[b])})"
     holds = all(not better(stats[b][0], stats[a][0]) for a, b in zip(present, present[1:]))
-    ses = [stats[m][1] for m in present]
-    one_seed = not any(np.isfinite(s) and s > 0 for s in ses)
-    close = []
-    for a, b in zip(ranked, ranked[1:]):
-        se = float(np.sqrt(np.nansum([stats[a][1] ** 2, stats[b][1] ** 2])))
-        if not one_seed and abs(stats[a][0] - stats[b][0]) <= z * se:
-            close.append(f"{a} and {b}")
+    one_seed = not any(np.isfinite(s) and s > 0 for _, s in (stats[m] for m in present))
     text = f"For {what} ({'higher' if higher else 'lower'} is better): {listing}. "
-    text += (f"The paper's ordering (Connectome, then NoConnectome, then RandomConnectome) **holds**"
-             f"{' in the means' if close else ' here'}" if holds else "The paper's ordering (Connectome, then NoConnectome, then RandomConnectome) "
-             "**does not hold** at this scale")
+    text += ("The paper's ordering (Connectome, then NoConnectome, then RandomConnectome) "
+             + ("**holds** in the means" if holds else "**does not hold** in the means"))
     if one_seed:
-        text += "; with one seed there is no standard error, so the differences are not tested."
-    elif close:
-        text += f"; {', '.join(close)} are within {z:g} standard errors over seeds of each other, so the data do not separate them."
+        text += "; with one seed there is no standard error."
     else:
-        text += f". Neighbours in this ranking differ by more than {z:g} standard errors over seeds."
-    return text
+        text += " (± standard error over seeds)."
+    return text + " Whether each difference is real is decided by the paired tests on the same items (Findings page)."
 
 
 def _summary_stats(summary_df: pd.DataFrame, task: str, metric: str) -> dict[str, tuple[float, float]]:
@@ -425,12 +421,34 @@ def takeaway_evolution(summary_df: pd.DataFrame, final_density: float, profile: 
     return "\n\n".join(lines)
 
 
+#: the learning gate: a run's models count as trained only when NoConnectome (dense standard
+#: init) ends at least this many nats/token below the unigram entropy of the validation corpus
+LEARNING_GATE_NATS = 1.5
+
+
+def learning_gate(final: pd.DataFrame, unigram_entropy: float, gate: float = LEARNING_GATE_NATS) -> dict:
+    """Is NoConnectome trained? ``final`` has rows ``label, val_loss`` (one per seed); returns
+    ``gap`` (unigram entropy minus NoConnectome's mean final loss), ``gate`` and ``met``
+    (``None`` when the run has no NoConnectome model)."""
+    dense = final.loc[final["label"] == layout.INIT_LABELS["dense"], "val_loss"]
+    if dense.empty:
+        return {"gap": float("nan"), "gate": gate, "met": None}
+    gap = float(unigram_entropy - dense.mean())
+    return {"gap": gap, "gate": gate, "met": bool(gap >= gate)}
+
+
 def takeaway_development(final: pd.DataFrame, unigram_entropy: float, profile: str) -> str:
     """Stage 3: the final validation loss of each model type (rows label, val_loss, one per
-    seed) against the paper's ordering and the unigram entropy."""
+    seed) against the paper's ordering, the unigram entropy and the learning gate."""
     ms = mean_se(final, ["label"], value="val_loss")
     stats = {r.label: (float(r.mean), float(r.se)) for r in ms.itertuples()}
     lines = [_profile_note(profile), _ordering(stats, higher=False, what="the final validation loss (nats/token)")]
+    g = learning_gate(final, unigram_entropy)
+    if g["met"] is not None:
+        lines.append(f"**Learning gate {'met' if g['met'] else 'not met'}:** NoConnectome ends {g['gap']:.2f} nats "
+                     f"below the unigram entropy; a run's models count as trained when it is at least {g['gate']:g}"
+                     + ("." if g["met"] else " nats below. At this scale the comparison is between models that have "
+                        "learned little beyond token frequencies."))
     above = [m for m, (v, _) in stats.items() if v >= unigram_entropy]
     if above:
         lines.append(f"{', '.join(above)} {'is' if len(above) == 1 else 'are'} still at or above the unigram entropy "
@@ -576,6 +594,21 @@ def eval_table(run_root: str | Path, model: str, iteration: int, task: str) -> p
     return pd.read_csv(path)
 
 
+def language_unit_tables(run_root: str | Path, final: pd.DataFrame, seed: int | None = None) -> pd.DataFrame:
+    """Per-unit t-statistics of the language-units evaluation (``layer, unit, t``) of each model
+    type's final model, for one seed (default: the smallest evaluated), with its ``label``: what
+    :func:`connectome_lib.plots.language_unit_map` draws. Empty when no model has the table."""
+    rows = final[final["task"] == "language_units"].drop_duplicates(["model", "iteration"])
+    if rows.empty:
+        return pd.DataFrame(columns=["layer", "unit", "t", "label", "seed"])
+    seed = int(rows["seed"].min()) if seed is None else int(seed)
+    parts = []
+    for r in rows[rows["seed"] == seed].itertuples():
+        t = eval_table(run_root, r.model, r.iteration, "language_units")
+        parts.append(t.assign(label=r.label, seed=seed))
+    return pd.concat(parts, ignore_index=True)
+
+
 def untrained_by_layer(baselines: pd.Series, task: str = "tuckute2024") -> pd.Series:
     """The untrained model's per-layer scores from the baselines (metric -> value, metrics
     ``untrained/<task>/r_layer<k>``), indexed by layer ``k`` in order."""
@@ -603,36 +636,57 @@ def profile_drift(recorded: dict, profile: str) -> list[str]:
 
 
 
-def takeaway_ablations(table: pd.DataFrame) -> str:
-    """The ablation stage's "what this shows", from :func:`connectome_lib.ablation.ablation_table`:
-    which component's replacement by the random control moves the loss most, and whether the
-    Connectome's difference from the RandomConnectome model sits in one component."""
+def takeaway_ablations(table: pd.DataFrame, tests: pd.DataFrame | None = None) -> str:
+    """The ablation stage's "what this shows", from :func:`connectome_lib.ablation.ablation_table`
+    and the paired tests of :func:`connectome_lib.ablation.ablation_tests` (every model against
+    the Connectome model on the same validation windows and seeds, Holm-corrected): which
+    component's replacement by the random control changes the loss, and what share of the
+    Connectome-RandomConnectome gap it accounts for. Without ``tests`` it reports the losses
+    and says that no difference was tested."""
     t = table.set_index("model")
     if "connectome" not in t.index or "random" not in t.index:
         return "The Connectome and RandomConnectome models are needed to read the ablation; they are missing."
-    base, rand = float(t.loc["connectome", "mean"]), float(t.loc["random", "mean"])
-    gap = rand - base
     singles = [m for m in t.index if str(m).startswith("random_")]
     if not singles:
         return "No single-component ablation was run."
-    moved = {m: float(t.loc[m, "mean"]) - base for m in singles}
-    top = max(moved, key=lambda m: abs(moved[m]))
-    part = top.removeprefix("random_").replace("_", " ")
-    ses = t["se"].to_numpy(float) if "se" in t else np.array([])
-    ses = ses[np.isfinite(ses)]
-    se = float(ses.max()) if len(ses) else float("nan")  # NaN: one seed, no standard error
-    spread = f"the largest seed SE in the table is {se:.3f}" if np.isfinite(se) else "one seed: no seed SE"
-    lines = [f"The RandomConnectome model ends {gap:+.3f} nats from the Connectome model "
-             f"({'worse' if gap > 0 else 'better'}; {spread})."]
+    part = lambda m: str(m).split("_", 1)[1].replace("_", " ")  # noqa: E731
+    if tests is None or tests.empty:
+        base = float(t.loc["connectome", "mean"])
+        gap = float(t.loc["random", "mean"]) - base
+        lines = [f"The RandomConnectome model ends {gap:+.3f} nats from the Connectome model."]
+        for m in singles:
+            d = float(t.loc[m, "mean"]) - base
+            lines.append(f"Replacing the evolved **{part(m)}** mask by the random one changes the loss by {d:+.3f}.")
+        lines.append("No paired test was run on these models, so none of these differences is tested.")
+        return " ".join(lines)
+    r = tests.set_index("a")
+
+    def tested(m: str) -> str:
+        x = r.loc[m]
+        return (f"{x['effect']:+.3f} (95 % CI [{x['ci_low']:+.3f}, {x['ci_high']:+.3f}], Holm p = {x['p_items_holm']:.2g}, "
+                f"{x['verdict'] if x['verdict'] != 'indistinguishable' else 'not distinguishable from the Connectome'})")
+
+    gap = float(r.loc["random", "effect"]) if "random" in r.index else float("nan")
+    n = r.iloc[0]
+    lines = [f"Every model is compared with the Connectome model of the same seed on the same "
+             f"{int(n['n_items']):,} validation windows × {int(n['n_seeds'])} seed(s) (paired sign-flip test, bootstrap CI "
+             f"over windows, one Holm correction over the {len(r)} comparisons). The RandomConnectome model's loss "
+             f"differs by {tested('random')}."]
     for m in singles:
-        share = moved[m] / gap if gap else float("nan")
-        lines.append(f"Replacing the evolved **{m.removeprefix('random_').replace('_', ' ')}** mask by the random one "
-                     f"changes the loss by {moved[m]:+.3f}" + (f" ({share:.0%} of that gap)." if np.isfinite(share) else "."))
-    if not np.isfinite(se):
-        lines.append(f"The largest change comes from the **{part}**; with one seed this is not a tested difference.")
-    elif abs(moved[top]) > 2 * se:
-        lines.append(f"The component that matters most at this scale is the **{part}**.")
+        if m in r.index:
+            share = float(r.loc[m, "effect"]) / gap if gap else float("nan")
+            lines.append(f"Replacing the evolved **{part(m)}** mask by the random one: {tested(m)}"
+                         + (f", {share:.0%} of the RandomConnectome gap." if np.isfinite(share) else "."))
+    for m in [m for m in t.index if str(m).startswith("only_") and m in r.index]:
+        share = 1 - float(r.loc[m, "effect"]) / gap if gap else float("nan")
+        lines.append(f"Keeping **only the {part(m)}** evolved (the rest random): {tested(m)}"
+                     + (f", recovering {share:.0%} of the gap." if np.isfinite(share) else "."))
+    costly = [m for m in singles if m in r.index and r.loc[m, "verdict"] == "worse"]
+    if costly:
+        top = max(costly, key=lambda m: float(r.loc[m, "effect"]))
+        lines.append(f"The component that matters most at this scale is the **{part(top)}**: its replacement costs the "
+                     "most, by a tested difference.")
     else:
-        lines.append("No single replacement moves the loss by more than twice the seed SE: the ablation cannot "
-                     "place the effect in one component at this scale.")
+        lines.append("No single replacement makes the loss detectably worse: the ablation cannot place the effect in one "
+                     "component at this scale.")
     return " ".join(lines)

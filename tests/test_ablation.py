@@ -111,3 +111,23 @@ def test_train_ablation_end_to_end(tiny_profile):
     assert table.set_index("model").loc["connectome", "delta_vs_connectome"] == 0.0
     with pytest.raises(FileNotFoundError, match="only_wte_s0 is not finished"):
         ablation.ablation_table(p, seeds=[0], variants=["only_wte"])
+
+    # paired tests: every model scored on the same validation windows, then compared with the
+    # Connectome model window by window
+    from connectome_lib.data import load_corpus_tokens
+    from connectome_lib.evals.config import EvalConfig
+
+    cfg = EvalConfig(limit=12, progress=False, data_dir=p.data.data_dir)
+    val = load_corpus_tokens("val", p.data, progress=False)
+    with pytest.raises(FileNotFoundError, match="no validation loss of connectome_s0"):
+        ablation.ablation_items(p, seeds=[0], variants=["random_lm_head"])
+    ablation.evaluate_ablations(p, cfg, val, seeds=[0], variants=["random_lm_head"])
+    assert ablation.ablation_results_path(p) == p.run_root / "ablations" / "evals" / "results.csv"
+    items = ablation.ablation_items(p, seeds=[0], variants=["random_lm_head"])
+    assert list(items.columns) == ["model", "seed", "item", "loss"]
+    assert items.groupby("model").size().to_dict() == {"connectome": 12, "random": 12, "random_lm_head": 12}
+    tests = ablation.ablation_tests(items)
+    assert list(tests["a"]) == ["random", "random_lm_head"] and set(tests["b"]) == {"connectome"}
+    mean = items.groupby("model")["loss"].mean()
+    assert tests.set_index("a").loc["random_lm_head", "effect"] == pytest.approx(mean["random_lm_head"] - mean["connectome"])
+    assert tests["p_items_holm"].between(0, 1).all() and set(tests["verdict"]) <= {"better", "worse", "indistinguishable"}

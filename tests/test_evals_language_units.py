@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from connectome_lib.evals.language_units import (
+    unit_table,
     build_localizer,
     candidate_sentences,
     evaluate_language_units,
@@ -61,3 +62,17 @@ def test_regression_tiny_connectome_gpt():
     assert res.value("n_units_top1pct") == 2 and res.value("n_units_top10pct") == 13
     assert round(res.value("r_top1pct"), 4) == -0.0268
     assert "generated" in res.metadata["localizer"]
+    # the per-unit table: every unit once, layers 1..L, and its top units are the ones counted
+    t = res.table
+    n_layer, width = tiny_connectome_gpt(0).config.n_layer, tiny_connectome_gpt(0).config.n_embd
+    assert list(t.columns) == ["layer", "unit", "t"] and len(t) == n_layer * width
+    assert sorted(t["layer"].unique()) == list(range(1, n_layer + 1)) and t["unit"].max() == width - 1
+    top = t.sort_values(["t", "layer", "unit"], ascending=[False, True, True], kind="stable").head(13)
+    assert top.groupby("layer").size().reindex(range(1, n_layer + 1), fill_value=0).tolist() == \
+        res.metadata["units_per_layer_top10pct"]
+
+
+def test_unit_table_marks_undefined_t_as_missing():
+    t = unit_table(np.array([1.0, -np.inf, 2.0, 0.5]), width=2)
+    assert t["layer"].tolist() == [1, 1, 2, 2] and t["unit"].tolist() == [0, 1, 0, 1]
+    assert np.isnan(t["t"][1]) and t["t"][2] == 2.0

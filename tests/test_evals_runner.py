@@ -54,6 +54,27 @@ def test_evaluate_writes_tidy_rows_and_resumes(run_root, monkeypatch):
     assert len(stored) == len(df)
 
 
+def test_a_row_whose_item_table_is_missing_is_computed_again(run_root, monkeypatch):
+    """HellaSwag writes a per-item table: a row without it (deleted, or from a version that kept
+    none) is incomplete, so exactly that row is computed again and the table comes back."""
+    cfg = EvalConfig(tasks=["hellaswag"], limit=3, progress=False, checkpoints="final")
+    df = evaluate_run(run_root, cfg, val_tokens=VAL)
+    table = run_root / "evals" / "tables" / "connectome_s1_iter000200_hellaswag.csv"
+    assert table.exists()
+    before = df.sort_values("metric")["value"].to_numpy()
+    table.unlink()
+    calls = []
+    real = runner.run_task
+    monkeypatch.setattr(runner, "run_task", lambda task, *a: calls.append(task) or real(task, *a))
+    again = evaluate_run(run_root, cfg, val_tokens=VAL)
+    assert calls == ["hellaswag"] and table.exists()
+    assert len(again) == len(df)
+    np.testing.assert_array_equal(again.sort_values("metric")["value"].to_numpy(), before)
+    calls.clear()
+    evaluate_run(run_root, cfg, val_tokens=VAL)
+    assert calls == []
+
+
 def test_evaluate_model_in_memory_and_unknown_task():
     (res,) = evaluate_model(tiny_connectome_gpt(0), tokenizer(), CFG, val_tokens=VAL, tasks=["perplexity"])
     assert res.metadata["val_tokens"] == "supplied by the caller"

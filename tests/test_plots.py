@@ -152,6 +152,43 @@ def test_mask_degrees_histograms_and_binomial():
         plots.mask_degrees({"Connectome": conn, "RandomConnectome": rand[:10]})
 
 
+def _row_density_rows(vocab=200):
+    """Token rows of wte and lm_head: the connectome prunes frequent tokens' head rows (density
+    falls with frequency), the random mask keeps every row at about 0.3."""
+    rng = np.random.default_rng(2)
+    counts = np.floor(rng.pareto(1.0, vocab) * 5).astype(int)
+    counts[:5] = 0  # tokens the corpus never has
+    rows = []
+    for tensor in ("transformer.wte.weight", "lm_head.weight"):
+        for label in ("Connectome", "RandomConnectome"):
+            if label == "Connectome" and tensor == "lm_head.weight":
+                dens = np.clip(0.6 - 0.1 * np.log10(counts + 1), 0, 1)
+            else:
+                dens = np.clip(0.3 + rng.normal(0, 0.02, vocab), 0, 1)
+            rows += [{"tensor": tensor, "connectome": label, "token": t, "row_density": d, "count_inner": c}
+                     for t, (d, c) in enumerate(zip(dens, counts))]
+    return pd.DataFrame(rows)
+
+
+def test_row_density_vs_frequency_draws_each_token_and_binned_medians():
+    rows = _row_density_rows()
+    fig = plots.row_density_vs_frequency(rows)
+    wte, head = fig.axes[:2]
+    assert wte.get_title() == "wte" or "wte" in wte.get_title()
+    assert "head" in head.get_title() and head.get_xscale() == "log"
+    occurring = int((rows[(rows.tensor == "lm_head.weight") & (rows.connectome == "Connectome")]["count_inner"] > 0).sum())
+    assert [len(c.get_offsets()) for c in head.collections] == [occurring, occurring], "never-seen tokens left out"
+    lines = {l.get_label(): l for l in head.get_lines()}
+    conn = lines["Connectome"].get_ydata()
+    assert conn[0] > conn[-1] + 0.1, "the connectome's median falls with frequency"
+    assert abs(lines["RandomConnectome"].get_ydata()[0] - lines["RandomConnectome"].get_ydata()[-1]) < 0.05
+    assert "token count (inner corpus)" == head.get_xlabel() and "row density" in wte.get_ylabel()
+    assert fig.get_size_inches()[0] == pytest.approx(plots.PAGE_WIDTH)
+    assert min(_tick_sizes(fig)) >= 9
+    with pytest.raises(ValueError, match="count_outer"):
+        plots.row_density_vs_frequency(rows, corpus="outer")
+
+
 def _t_stats(n_layers=3, width=50):
     rng = np.random.default_rng(1)
     return pd.DataFrame([{"label": l, "layer": k, "unit": u, "t": rng.normal(k, 1.0)}

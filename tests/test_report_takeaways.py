@@ -36,6 +36,23 @@ def test_sign_flips_counts_kept_share_and_flipped_signs():
     assert t["sign_flips"].tolist() == pytest.approx([1 / 8, 0.0])
 
 
+def test_sign_flips_pools_survivors_over_tensors_as_the_analysis_does():
+    """A big tensor with no flip and a small one whose only survivor flips: pooled over the 11
+    survivors 1/11 flip (a mean over the two tensors would say 0.5), the same number as the
+    ``all`` row of analysis.sign_agreement shows on the analyses page."""
+    from connectome_lib import analysis
+
+    big, small = "transformer.h.0.mlp.c_fc.weight", "transformer.h.0.attn.c_proj.weight"
+    m_big, m_small = torch.ones(2, 5, dtype=torch.bool), torch.tensor([[True, False]])
+    s_big = torch.ones(2, 5, dtype=torch.int8)
+    before = Connectome({big: m_big, small: m_small}, {big: s_big, small: torch.tensor([[1, 0]], dtype=torch.int8)})
+    after = Connectome({big: m_big, small: m_small}, {big: s_big, small: torch.tensor([[-1, 0]], dtype=torch.int8)})
+    flips = report.sign_flips([before, after])["sign_flips"].item()
+    assert flips == pytest.approx(1 / 11)
+    pooled = analysis.sign_agreement(before, after).set_index("kind").loc["all", "agreement"]
+    assert flips == pytest.approx(1 - pooled)
+
+
 def test_sign_flips_takes_a_mapping_and_needs_two_generations():
     gens = dict(zip([3, 4, 5], _generations()))
     assert list(report.sign_flips(gens)["generation"]) == [4, 5]
@@ -116,12 +133,12 @@ def _summary(task, metric, values):
 def test_ordering_holds_when_separated_and_not_when_reversed():
     good = report._ordering({"Connectome": (3.5, 0.01), "NoConnectome": (3.9, 0.01), "RandomConnectome": (5.4, 0.01)},
                             higher=False, what="loss")
-    assert "**holds**" in good and "more than 2 standard errors" in good
+    assert "**holds** in the means" in good and "decided by the paired tests" in good
     bad = report._ordering({"Connectome": (5.0, 0.01), "NoConnectome": (3.9, 0.01), "RandomConnectome": (5.4, 0.01)},
                            higher=False, what="loss")
     assert "**does not hold**" in bad
     close = report._ordering({"Connectome": (0.30, 0.02), "NoConnectome": (0.29, 0.02)}, higher=True, what="r")
-    assert "**holds**" in close and "do not separate" in close
+    assert "**holds**" in close and "standard error over seeds" in close
     one_seed = report._ordering({"Connectome": (0.3, float("nan")), "NoConnectome": (0.2, float("nan"))},
                                 higher=True, what="r")
     assert "one seed" in one_seed
@@ -149,6 +166,17 @@ def test_takeaway_development_flags_models_above_unigram():
     assert "**holds**" in md and "RandomConnectome is still at or above the unigram entropy" in md
     md = report.takeaway_development(final, 7.0, "smoke")
     assert "Every model type is below" in md
+    # the learning gate: NoConnectome's mean (5.55) at least 1.5 nats below the unigram entropy
+    assert "**Learning gate not met:** NoConnectome ends 1.45 nats" in report.takeaway_development(final, 7.0, "x")
+    assert "**Learning gate met:** NoConnectome ends 1.55 nats" in report.takeaway_development(final, 7.1, "x")
+
+
+def test_learning_gate_measures_the_dense_models_distance_to_unigram():
+    final = pd.DataFrame({"label": ["NoConnectome", "NoConnectome", "Connectome"], "val_loss": [4.0, 4.2, 9.0]})
+    g = report.learning_gate(final, 5.6)
+    assert g["gap"] == pytest.approx(1.5) and g["met"] is True and g["gate"] == report.LEARNING_GATE_NATS
+    assert report.learning_gate(final, 5.5)["met"] is False
+    assert report.learning_gate(final[final.label == "Connectome"], 5.5)["met"] is None
 
 
 def test_takeaway_controls_checks_chance_overlap_and_flips():
@@ -200,3 +228,25 @@ def test_ordering_marks_ties_and_behaviour_reports_the_partial_r():
                    _summary("futrell2018", "r_partial_length", {"Connectome": (0.10, 0.01), "NoConnectome": (0.12, 0.01)})])
     md = report.takeaway_behaviour(s, pd.Series(dtype=float), "cpu")
     assert "r with word length partialled out" in md and "NoConnectome (0.120 ± 0.010)" in md
+
+
+def test_language_unit_tables_reads_each_model_types_first_seed(tmp_path):
+    tables = layout.evals_dir(tmp_path) / "tables"
+    tables.mkdir(parents=True)
+    final = []
+    for init, label in (("connectome", "Connectome"), ("dense", "NoConnectome")):
+        for seed in (1, 2):
+            model = f"{init}_s{seed}"
+            pd.DataFrame({"layer": [1, 2], "unit": [0, 0], "t": [float(seed), -1.0]}).to_csv(
+                tables / f"{model}_iter000800_language_units.csv", index=False)
+            final.append({"model": model, "init": init, "label": label, "seed": seed, "iteration": 800,
+                          "task": "language_units", "metric": "r_top1pct", "value": 0.1, "n": 10})
+    final = pd.DataFrame(final)
+    t = report.language_unit_tables(tmp_path, final)
+    assert set(t["label"]) == {"Connectome", "NoConnectome"} and set(t["seed"]) == {1}
+    assert t["t"].tolist() == [1.0, -1.0, 1.0, -1.0]
+    assert set(report.language_unit_tables(tmp_path, final, seed=2)["t"]) == {2.0, -1.0}
+    assert report.language_unit_tables(tmp_path, final[final.task == "other"]).empty
+    (tables / "dense_s1_iter000800_language_units.csv").unlink()
+    with pytest.raises(FileNotFoundError, match="dense_s1"):
+        report.language_unit_tables(tmp_path, final)

@@ -50,3 +50,21 @@ def test_every_numeric_key_has_a_measured_tolerance():
                 for k, v in parse_key_numbers(text).items():
                     if not v.exact and v.number is not None:
                         assert f"{nb.name}:{k}" in measured, f"{nb.name}:{k} has no measured tolerance"
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (NBVAL.parent.parent / "notebooks").glob("*.ipynb")))
+def test_references_are_executions_of_the_current_notebooks(notebook):
+    """nbval runs the committed references, not notebooks/: a reference whose cells differ from
+    its notebook tests code that no longer exists. Regenerate with scripts/update_references.sh."""
+    def cells(path, skip_injected):
+        out = []
+        for c in json.loads(path.read_text())["cells"]:
+            if skip_injected and "injected-parameters" in c.get("metadata", {}).get("tags", []):
+                continue
+            out.append((c["cell_type"], "".join(c["source"]), c.get("metadata", {}).get("mystnb")))
+        return out
+
+    ref = NBVAL / notebook
+    assert ref.exists(), f"no nbval reference for {notebook}: run scripts/update_references.sh"
+    assert cells(ref, True) == cells(NBVAL.parent.parent / "notebooks" / notebook, False), (
+        f"tests/nbval/{notebook} is not an execution of notebooks/{notebook}: run scripts/update_references.sh")

@@ -87,20 +87,43 @@ def test_profile_drift_names_changed_settings_and_ignores_locations():
     assert profile_drift(cfg, "smoke") == ["evolve.train.lr", "model.n_layer"]
 
 
-def test_ablation_takeaway_names_the_component_that_moves_the_loss():
+def _ablation_items(shift: dict[str, float], n_windows: int = 200, seeds=(0, 1, 2)) -> pd.DataFrame:
+    """Per-window losses: the Connectome's plus a per-model shift and window noise."""
+    rng = np.random.default_rng(0)
+    base = {s: rng.normal(5.0, 0.5, n_windows) for s in seeds}
+    rows = []
+    for model, d in {"connectome": 0.0, **shift}.items():
+        for s in seeds:
+            loss = base[s] + d + (rng.normal(0, 0.05, n_windows) if model != "connectome" else 0)
+            rows.append(pd.DataFrame({"model": model, "seed": s, "item": np.arange(n_windows), "loss": loss}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def _ablation_table(items: pd.DataFrame) -> pd.DataFrame:
+    per_seed = items.groupby(["model", "seed"], sort=False)["loss"].mean().groupby(level=0, sort=False)
+    return pd.DataFrame({"model": list(per_seed.groups), "mean": per_seed.mean().to_numpy(), "se": per_seed.sem().to_numpy()})
+
+
+def test_ablation_takeaway_names_the_component_a_paired_test_finds():
+    from connectome_lib.ablation import ablation_tests
     from connectome_lib.report import takeaway_ablations
 
-    table = pd.DataFrame({"model": ["connectome", "random", "dense", "random_wte", "random_blocks", "random_lm_head"],
-                          "label": ["Connectome", "RandomConnectome", "NoConnectome"] + ["ablation"] * 3,
-                          "mean": [5.0, 5.4, 5.2, 5.02, 5.01, 5.35], "se": [0.01] * 6})
-    text = takeaway_ablations(table)
-    assert "+0.400" in text and "**lm head**" in text and "87%" in text
-    table["mean"] = [5.0, 5.4, 5.2, 5.01, 5.0, 5.015]
-    table["se"] = 0.05
-    assert "cannot place the effect" in takeaway_ablations(table)
+    items = _ablation_items({"random": 0.4, "random_wte": 0.0, "random_blocks": 0.01, "random_lm_head": 0.35,
+                             "only_lm_head": 0.05})
+    tests = ablation_tests(items)
+    assert tests.set_index("a").loc["random_lm_head", "verdict"] == "worse"
+    assert tests.set_index("a").loc["random_wte", "verdict"] == "indistinguishable"
+    text = takeaway_ablations(_ablation_table(items), tests)
+    assert "600 validation windows" not in text and "200 validation windows × 3 seed(s)" in text
+    assert "The component that matters most at this scale is the **lm head**" in text
+    assert "87% of the RandomConnectome gap" in text and "recovering 87% of the gap" in text
+    assert "Holm p" in text
+
+    noise = _ablation_items({"random": 0.4, "random_wte": 0.002, "random_blocks": -0.002, "random_lm_head": 0.0})
+    assert "cannot place the effect" in takeaway_ablations(_ablation_table(noise), ablation_tests(noise))
 
 
-def test_ablation_takeaway_with_one_seed_warns_nothing_and_says_so():
+def test_ablation_takeaway_without_tests_warns_nothing_and_says_so():
     import warnings
 
     from connectome_lib.report import takeaway_ablations
@@ -111,4 +134,4 @@ def test_ablation_takeaway_with_one_seed_warns_nothing_and_says_so():
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # a RuntimeWarning would print a machine path on the page
         text = takeaway_ablations(table)
-    assert "one seed" in text and "**lm head**" in text and "not a tested difference" in text
+    assert "+0.350" in text and "**lm head**" in text and "none of these differences is tested" in text

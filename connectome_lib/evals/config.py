@@ -69,6 +69,10 @@ ALL_TASKS: tuple[str, ...] = (
     "baselines",
 )
 
+#: the tasks whose result comes with a per-item table (``tables/<model>__<task>.csv``): a results
+#: row of one of them without its table is incomplete, and is computed again
+TABLE_TASKS: frozenset[str] = frozenset({"perplexity", "hellaswag", "mmlu", "blimp", "futrell2018", "language_units"})
+
 #: the tasks of the paper (the ``baselines`` task is ours)
 PAPER_TASKS: tuple[str, ...] = (
     "perplexity",

@@ -17,7 +17,9 @@ Each unit gets a Welch t-statistic (sentences > non-words, ``scipy.stats.ttest_i
 10 % by default) are the language units. Their **last-token** activations on the 1,000
 Tuckute2024 sentences are then mapped to the brain with the same cross-validated ridge as
 :mod:`~connectome_lib.evals.tuckute2024`. Metrics: ``r_top{p}pct``, ``n_units_top{p}pct`` and,
-for reference, ``r_all_units`` (all units of layers 1..L together).
+for reference, ``r_all_units`` (all units of layers 1..L together). The per-unit table
+(``layer``, ``unit``, ``t``; NaN where a unit is constant) is what the unit maps draw
+(:func:`connectome_lib.plots.language_unit_map`).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 from scipy.stats import ttest_ind
 
 from .io import iter_jsonl
@@ -153,4 +156,12 @@ def evaluate_language_units(
         res.add(f"n_units_{label}", len(idx))
         res.metadata[f"units_per_layer_{label}"] = np.bincount(idx // width + 1, minlength=len(sent) + 1)[1:].tolist()
     res.add("r_all_units", ridge_cv_score(brain, y, folds, seed, alphas).r, len(df))
+    res.table = unit_table(t, width)
     return res
+
+
+def unit_table(t: np.ndarray, width: int) -> pd.DataFrame:
+    """One row per unit: its ``layer`` (1..L), ``unit`` (hidden dimension) and Welch ``t``
+    (NaN for a unit whose t is undefined, which :func:`selectivity` ranks last)."""
+    idx = np.arange(len(t))
+    return pd.DataFrame({"layer": idx // width + 1, "unit": idx % width, "t": np.where(np.isfinite(t), t, np.nan)})

@@ -48,7 +48,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM
 
-from .config import ALL_TASKS, EvalConfig
+from .config import ALL_TASKS, TABLE_TASKS, EvalConfig
 from .results import TaskResult
 from .scoring import resolve_device
 from .tasks import TaskContext, ValTokens, run_task
@@ -303,7 +303,7 @@ def _evaluate(path: Path, cfg: EvalConfig | None, *, tasks, val_tokens, results_
     meta_dir, tables_dir = results_path.parent / "meta", results_path.parent / "tables"
     done = set(zip(df["model"].astype(str), df["iteration"].astype(int), df["task"].astype(str)))
     # the settings of every (target, task); rows already there must carry the same fingerprint
-    settings, stale = {}, []
+    settings, stale, incomplete = {}, [], []
     for target in targets:
         mfp = model_fingerprint(target)
         for task in tasks:
@@ -316,8 +316,17 @@ def _evaluate(path: Path, cfg: EvalConfig | None, *, tasks, val_tokens, results_
                     recorded = None
                 if not isinstance(recorded, dict) or recorded.get("fingerprint") != fingerprint(settings[key]):
                     stale.append((key, target, recorded if isinstance(recorded, dict) else None))
+                elif task in TABLE_TASKS and not (tables_dir / f"{_stem(target, task)}.csv").exists():
+                    incomplete.append(key)
     if stale:
         df, done = _drop_stale(df, done, stale, settings, results_path, fresh)
+    if incomplete:
+        # same settings, but the per-item table is missing (deleted, or written by a version that
+        # kept none): the row is computed again with its table, never shown without it
+        drop = set(incomplete)
+        keys = zip(df["model"].astype(str), df["iteration"].astype(int), df["task"].astype(str))
+        df = df[[k not in drop for k in keys]].reset_index(drop=True)
+        done -= drop
     for k, target in enumerate(tqdm(targets, desc=f"evaluate {path.name}", disable=not cfg.progress)):
         todo = [t for t in tasks if (target.model, target.iteration, t) not in done
                 and (t != "baselines" or k == len(targets) - 1)]
