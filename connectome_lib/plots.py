@@ -780,20 +780,25 @@ def ablation_losses(table: pd.DataFrame, unigram: float | None = None) -> plt.Fi
     ``se``), with seed SEs; a dotted line at the Connectome's loss, and the unigram entropy if given."""
     with _style():
         fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 0.42 * len(table) + 1.4))
-        names = [str(m) for m in table["model"]]
+        # the three model types by their names, the variants by theirs ("random wte", "only blocks")
+        names = [r.label if r.label in PALETTE else str(r.model).replace("_", " ") for r in table.itertuples()]
         for i, r in enumerate(table.itertuples()):
             color = PALETTE.get(r.label, "#777777")
             ax.errorbar(r.mean, i, xerr=0 if not np.isfinite(r.se) else r.se, fmt="o", color=color, capsize=3, ms=7)
-        ax.set_yticks(range(len(names)), [n.replace("_", " ") for n in names])
+        ax.set_yticks(range(len(names)), names)
         ax.invert_yaxis()
         ref = table.loc[table["model"] == "connectome", "mean"]
         if len(ref):
-            ax.axvline(float(ref.iloc[0]), color=PALETTE["Connectome"], ls=":", lw=1.2)
+            ax.axvline(float(ref.iloc[0]), color=PALETTE["Connectome"], ls=":", lw=1.2, label="Connectome")
         values = list(table["mean"] - table["se"].fillna(0)) + list(table["mean"] + table["se"].fillna(0))
-        if unigram is not None:
+        lo, hi = zoom_limits(values)
+        if unigram is not None and lo <= unigram <= hi:
             ax.axvline(unigram, color="#777777", ls="--", lw=1.2, label="unigram entropy")
-            _legend(ax, title=None, loc="lower right")
-        ax.set_xlim(*zoom_limits(values))
+        elif unigram is not None:  # far off the zoomed axis: say where it is rather than draw it
+            ax.annotate(f"unigram entropy {unigram:.3f} ({'right' if unigram > hi else 'left'} of this axis)",
+                        (0.99, 0.01), xycoords="axes fraction", ha="right", va="bottom", fontsize=9, color="#555555")
+        _legend(ax, title=None, loc="upper right")
+        ax.set_xlim(lo, hi)
         ax.set(xlabel="final validation loss (nats per token)", ylabel="",
                title="Which part of the connectome carries the effect?")
     return _finish(fig)

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the environment, run the whole pipeline at a profile (default: cpu) and build the book.
-#   bash scripts/reproduce.sh            # cpu profile (about 1.5 h on 2 cores with its ablations), then the book
+#   bash scripts/reproduce.sh            # cpu profile (about 50 min on 2 cores, ablations included), then the book
 #   PROFILE=gpu bash scripts/reproduce.sh
 # Running it again resumes: finished stages (and finished generations, models and evaluations
 # inside a stage) are skipped. The book is written to _build/html/index.html.

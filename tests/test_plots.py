@@ -325,3 +325,24 @@ def test_style_restores_only_its_own_settings():
         assert matplotlib.rcParams["font.size"] == size
     finally:
         matplotlib.interactive(before)
+
+
+def _ablation_table():
+    return pd.DataFrame({"model": ["connectome", "random", "dense", "random_wte", "only_blocks"],
+                         "label": ["Connectome", "RandomConnectome", "NoConnectome", "Connectome with random wte",
+                                   "Random with connectome blocks"],
+                         "mean": [4.31, 4.62, 4.36, 4.46, 4.62], "se": [0.002, 0.005, 0.008, 0.003, 0.008]})
+
+
+def test_ablation_losses_names_models_and_never_labels_a_line_off_the_axis():
+    fig = plots.ablation_losses(_ablation_table(), unigram=5.947)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "Connectome", "RandomConnectome", "NoConnectome", "random wte", "only blocks"]
+    lo, hi = ax.get_xlim()
+    assert lo < 4.31 and hi < 5.0, "zoomed to the models, not stretched to the unigram entropy"
+    assert "unigram entropy" not in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("unigram entropy 5.947 (right of this axis)" in t.get_text() for t in ax.texts)
+    near = plots.ablation_losses(_ablation_table(), unigram=4.5).axes[0]
+    assert "unigram entropy" in [t.get_text() for t in near.get_legend().get_texts()]
+    assert min(_tick_sizes(fig)) >= 9
