@@ -202,6 +202,17 @@ def train_ablations(profile: Profile, seeds: Sequence[int] | None = None, varian
     return out
 
 
+def _ablation_folders(profile: Profile, seeds, variants) -> list[tuple[str, int, Path]]:
+    """``(model, seed, folder)`` of the three main model types (``model`` = their init) and of
+    every ablation variant (``model`` = its name), for ``seeds`` (default: the develop seeds)."""
+    seeds = list(seeds if seeds is not None else profile.develop.seeds)
+    out = [(init, int(s), layout.develop_dir(profile.run_root, init, s)) for init in profile.develop.inits for s in seeds]
+    for name in variants if variants is not None else [a.name for a in ABLATIONS]:
+        v = get_variant(name)
+        out += [(v.name, int(s), ablation_dir(profile.run_root, v, s)) for s in seeds]
+    return out
+
+
 def _final_val_loss(folder: Path) -> float:
     """Final validation loss of a finished training folder (its done.json, else its curve)."""
     if not layout.is_done(folder):
@@ -219,18 +230,15 @@ def ablation_runs(profile: Profile, seeds: Sequence[int] | None = None,
     val_loss`` for the three main model types (``group`` = ``main``, from ``develop/``) and every
     ablation variant (``group`` = ``ablation``). The per-seed rows are what paired tests need
     (every variant shares its seed's model init and data order with the main models)."""
-    seeds = list(seeds if seeds is not None else profile.develop.seeds)
+    main = {"connectome": "", "random": " ".join(COMPONENTS), "dense": "(dense)"}
     rows = []
-    for init in profile.develop.inits:
-        take = {"connectome": "", "random": " ".join(COMPONENTS), "dense": "(dense)"}[init]
-        for s in seeds:
-            rows.append(dict(model=init, label=layout.INIT_LABELS[init], group="main", take_random=take, seed=int(s),
-                             val_loss=_final_val_loss(layout.develop_dir(profile.run_root, init, s))))
-    for name in variants if variants is not None else [a.name for a in ABLATIONS]:
-        v = get_variant(name)
-        for s in seeds:
-            rows.append(dict(model=v.name, label=v.label, group="ablation", take_random=" ".join(sorted(v.take_random)),
-                             seed=int(s), val_loss=_final_val_loss(ablation_dir(profile.run_root, v, s))))
+    for model, seed, folder in _ablation_folders(profile, seeds, variants):
+        if model in main:
+            meta = dict(label=layout.INIT_LABELS[model], group="main", take_random=main[model])
+        else:
+            v = get_variant(model)
+            meta = dict(label=v.label, group="ablation", take_random=" ".join(sorted(v.take_random)))
+        rows.append(dict(model=model, **meta, seed=seed, val_loss=_final_val_loss(folder)))
     return pd.DataFrame(rows)
 
 
@@ -259,15 +267,6 @@ def ablation_results_path(profile: Profile) -> Path:
     return Path(profile.run_root) / "ablations" / "evals" / "results.csv"
 
 
-def _ablation_folders(profile: Profile, seeds, variants) -> list[tuple[str, int, Path]]:
-    seeds = list(seeds if seeds is not None else profile.develop.seeds)
-    out = [(init, int(s), layout.develop_dir(profile.run_root, init, s)) for init in profile.develop.inits for s in seeds]
-    for name in variants if variants is not None else [a.name for a in ABLATIONS]:
-        v = get_variant(name)
-        out += [(v.name, int(s), ablation_dir(profile.run_root, v, s)) for s in seeds]
-    return out
-
-
 def evaluate_ablations(profile: Profile, cfg, val_tokens, seeds: Sequence[int] | None = None,
                        variants: Sequence[str] | None = None) -> pd.DataFrame:
     """Validation loss per window of the final model of every ablation variant and of the three
@@ -281,9 +280,7 @@ def evaluate_ablations(profile: Profile, cfg, val_tokens, seeds: Sequence[int] |
     cfg = replace(cfg, checkpoints="final")
     path = ablation_results_path(profile)
     rows = pd.DataFrame()
-    for _, _, folder in _ablation_folders(profile, seeds, variants):
-        if not layout.is_done(folder):
-            raise FileNotFoundError(f"{folder} is not finished (no done.json): train it first")
+    for _, _, folder in _ablation_folders(profile, seeds, variants):  # an unfinished folder is an error there
         rows = evaluate(folder, cfg, tasks=["perplexity"], val_tokens=val_tokens, results_path=path)
     return rows
 
@@ -303,7 +300,7 @@ def ablation_items(profile: Profile, seeds: Sequence[int] | None = None,
         if r.empty:
             raise FileNotFoundError(f"{path} has no validation loss of {folder.name}: run evaluate_ablations first")
         it = int(r["iteration"].max())
-        table = pd.read_csv(path.parent / "tables" / f"{folder.name}_iter{it:06d}_perplexity.csv")
+        table = pd.read_csv(layout.eval_table_path(path.parent, folder.name, it, "perplexity"))
         parts.append(table[["item", "loss"]].assign(model=model, seed=seed))
     return pd.concat(parts, ignore_index=True)[["model", "seed", "item", "loss"]]
 

@@ -93,6 +93,17 @@ def evals_dir(run_root: str | os.PathLike) -> Path:
     return Path(run_root) / "evals"
 
 
+def eval_stem(model: str, iteration: int, task: str) -> str:
+    """The file stem of one evaluation's metadata (``meta/``) and per-item table (``tables/``)."""
+    return f"{model}_iter{int(iteration):06d}_{task}"
+
+
+def eval_table_path(results_dir: str | os.PathLike, model: str, iteration: int, task: str) -> Path:
+    """The per-item table an evaluation writes beside its results file in ``results_dir``
+    (``<results_dir>/tables/<model>_iter<iteration>_<task>.csv``)."""
+    return Path(results_dir) / "tables" / f"{eval_stem(model, iteration, task)}.csv"
+
+
 def is_done(folder: str | os.PathLike) -> bool:
     return (Path(folder) / "done.json").exists()
 

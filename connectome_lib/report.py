@@ -285,15 +285,16 @@ def sign_flips(connectomes) -> pd.DataFrame:
     ``connectomes`` is a list of generation connectomes in order (generation = position) or a
     mapping generation -> connectome (e.g. :func:`connectome_lib.analysis.load_generations`).
     Near 0 means that training keeps the signs it was handed; 0.5 would be random signs."""
+    from .analysis import sign_agreement
+
     items = sorted(connectomes.items()) if hasattr(connectomes, "items") else list(enumerate(connectomes))
     if len(items) < 2:
         raise ValueError(f"sign_flips needs at least two generations, got {len(items)}")
     rows = []
     for (_, before), (g, after) in zip(items, items[1:]):
-        j = after.jaccard(before)
-        agree = float((j["sign_agreement"].fillna(0) * j["intersection"]).sum())
+        pooled = sign_agreement(before, after).set_index("kind").loc["all", "agreement"]
         rows.append({"generation": int(g), "kept_of_previous": after.density() / before.density(),
-                     "sign_flips": 1 - agree / max(int(j["intersection"].sum()), 1)})
+                     "sign_flips": 1 - float(pooled)})
     return pd.DataFrame(rows)
 
 
@@ -588,7 +589,7 @@ def initial_weights(run_root: str | Path, tensor: str, seed: int, inits=None) ->
 def eval_table(run_root: str | Path, model: str, iteration: int, task: str) -> pd.DataFrame:
     """The per-item table an evaluation wrote (``evals/tables/<model>_iter<iteration>_<task>.csv``),
     e.g. Futrell2018's per-word surprisal and reading time."""
-    path = layout.evals_dir(run_root) / "tables" / f"{model}_iter{int(iteration):06d}_{task}.csv"
+    path = layout.eval_table_path(layout.evals_dir(run_root), model, iteration, task)
     if not path.exists():
         raise FileNotFoundError(f"no evaluation table at {path}: evaluate {model} on {task} first")
     return pd.read_csv(path)

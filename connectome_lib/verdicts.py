@@ -55,7 +55,6 @@ def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=MEASURES
     """Per-item outcomes of every final model: columns ``measure, label, init, seed, item,
     value`` (and ``target`` for correlations). The final model of a training folder is its
     highest evaluated iteration; models or tasks without a per-item table are left out."""
-    tables = layout.evals_dir(run_root) / "tables"
     if results.empty:
         return pd.DataFrame(columns=["measure", "label", "init", "seed", "item", "value", "target"])
     final = results.groupby("model")["iteration"].transform("max") == results["iteration"]
@@ -63,7 +62,7 @@ def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=MEASURES
     parts = []
     for m in measures:
         for r in models[models["task"] == m.task].itertuples():
-            path = tables / f"{r.model}_iter{int(r.iteration):06d}_{m.task}.csv"
+            path = layout.eval_table_path(layout.evals_dir(run_root), r.model, r.iteration, m.task)
             if not path.exists():
                 continue
             t = pd.read_csv(path)

@@ -54,8 +54,8 @@ from .scoring import resolve_device
 from .tasks import TaskContext, ValTokens, run_task
 from ..fingerprint import (StaleResultError, eval_task_settings, file_sha256, fingerprint, folder_sha256,
                            stale_message, tokenizer_fingerprint)
-from ..layout import (INIT_LABELS, develop_dir, evals_dir, final_connectome_path, is_done, list_checkpoints, read_json,
-                      write_csv_atomic, write_json_atomic)
+from ..layout import (INIT_LABELS, develop_dir, eval_stem, eval_table_path, evals_dir, final_connectome_path, is_done,
+                      list_checkpoints, read_json, write_csv_atomic, write_json_atomic)
 from ..locking import run_lock
 from ..tokenizer import load_tokenizer
 
@@ -239,7 +239,7 @@ def _task_inputs(task: str, ctx: TaskContext) -> dict[str, Any]:
 
 
 def _stem(target: Target, task: str) -> str:
-    return f"{target.model}_iter{target.iteration:06d}_{task}"
+    return eval_stem(target.model, target.iteration, task)
 
 
 def _lock_root(results_path: Path) -> Path:
@@ -300,7 +300,7 @@ def _evaluate(path: Path, cfg: EvalConfig | None, *, tasks, val_tokens, results_
     tokenizer = tokenizer or (ctx.tokenizer if ctx else None) or model_tokenizer([t.folder for t in targets], cfg)
     ctx = ctx or TaskContext(tokenizer, cfg, val_tokens)
     df = read_results(results_path)
-    meta_dir, tables_dir = results_path.parent / "meta", results_path.parent / "tables"
+    meta_dir = results_path.parent / "meta"
     done = set(zip(df["model"].astype(str), df["iteration"].astype(int), df["task"].astype(str)))
     # the settings of every (target, task); rows already there must carry the same fingerprint
     settings, stale, incomplete = {}, [], []
@@ -316,17 +316,15 @@ def _evaluate(path: Path, cfg: EvalConfig | None, *, tasks, val_tokens, results_
                     recorded = None
                 if not isinstance(recorded, dict) or recorded.get("fingerprint") != fingerprint(settings[key]):
                     stale.append((key, target, recorded if isinstance(recorded, dict) else None))
-                elif task in TABLE_TASKS and not (tables_dir / f"{_stem(target, task)}.csv").exists():
+                elif task in TABLE_TASKS and not eval_table_path(results_path.parent, target.model, target.iteration,
+                                                                  task).exists():
                     incomplete.append(key)
     if stale:
         df, done = _drop_stale(df, done, stale, settings, results_path, fresh)
     if incomplete:
         # same settings, but the per-item table is missing (deleted, or written by a version that
         # kept none): the row is computed again with its table, never shown without it
-        drop = set(incomplete)
-        keys = zip(df["model"].astype(str), df["iteration"].astype(int), df["task"].astype(str))
-        df = df[[k not in drop for k in keys]].reset_index(drop=True)
-        done -= drop
+        df, done = _without(df, set(incomplete)), done - set(incomplete)
     for k, target in enumerate(tqdm(targets, desc=f"evaluate {path.name}", disable=not cfg.progress)):
         todo = [t for t in tasks if (target.model, target.iteration, t) not in done
                 and (t != "baselines" or k == len(targets) - 1)]
@@ -338,7 +336,7 @@ def _evaluate(path: Path, cfg: EvalConfig | None, *, tasks, val_tokens, results_
             stem, key = _stem(target, task), (target.model, target.iteration, task)
             # the per-item table and the metadata first: a results row never claims a missing file
             if res.table is not None:
-                write_csv_atomic(res.table, tables_dir / f"{stem}.csv")
+                write_csv_atomic(res.table, eval_table_path(results_path.parent, target.model, target.iteration, task))
             write_json_atomic(meta_dir / f"{stem}.json",
                               {**res.metadata, "fingerprint": fingerprint(settings[key]), "settings": settings[key]})
             df = pd.concat([df, _rows(target, res)], ignore_index=True) if len(df) else _rows(target, res)
@@ -346,6 +344,12 @@ def _evaluate(path: Path, cfg: EvalConfig | None, *, tasks, val_tokens, results_
             done.add(key)
         del model
     return df
+
+
+def _without(df: pd.DataFrame, keys: set) -> pd.DataFrame:
+    """The results rows whose (model, iteration, task) is not in ``keys``."""
+    own = zip(df["model"].astype(str), df["iteration"].astype(int), df["task"].astype(str))
+    return df[[k not in keys for k in own]].reset_index(drop=True)
 
 
 def _drop_stale(df: pd.DataFrame, done: set, stale: list, settings: dict, results_path: Path, fresh: bool):
@@ -359,12 +363,11 @@ def _drop_stale(df: pd.DataFrame, done: set, stale: list, settings: dict, result
             step, recorded, settings[(model, iteration, task)],
             "re-run with --fresh (fresh=True) to drop and recompute them, or write to another results file (--results)"))
     drop = {key for key, _, _ in stale}
-    keys = zip(df["model"].astype(str), df["iteration"].astype(int), df["task"].astype(str))
-    df = df[[k not in drop for k in keys]].reset_index(drop=True)
+    df = _without(df, drop)
     write_results(df, results_path)
     for key, target, _ in stale:
         for f in (results_path.parent / "meta" / f"{_stem(target, key[2])}.json",
-                  results_path.parent / "tables" / f"{_stem(target, key[2])}.csv"):
+                  eval_table_path(results_path.parent, target.model, target.iteration, key[2])):
             if f.exists():
                 f.unlink()
     return df, done - drop
