@@ -30,9 +30,7 @@ bootstrap CI over windows, one Holm correction over the family).
 from __future__ import annotations
 
 import os
-import re
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -45,23 +43,9 @@ from .connectome import Connectome, ConnectomeError
 from .data import load_corpus_tokens
 from .fingerprint import file_sha256, fingerprint, inner_settings
 from .locking import run_lock
+from .params import COMPONENTS, component_of
+from .registry import ABLATIONS, ABLATIONS_BY_NAME, AblationVariant
 from .training import Trainer, save_model
-
-#: the components a connectome is split into
-COMPONENTS = ("wte", "blocks", "lm_head")
-_BLOCK = re.compile(r"(^|\.)h\.\d+\.")
-
-
-def component_of(name: str) -> str:
-    """The component of a parameter name: ``wte``, ``blocks`` or ``lm_head``."""
-    if _BLOCK.search(name):
-        return "blocks"
-    if name.endswith("wte.weight"):
-        return "wte"
-    if name.startswith("lm_head."):
-        return "lm_head"
-    raise ValueError(f"parameter {name!r} belongs to none of the components {COMPONENTS}")
-
 
 def hybrid_connectome(connectome: Connectome, random_connectome: Connectome, take_random: Iterable[str]) -> Connectome:
     """A connectome whose masks and signs come from ``random_connectome`` for the tensors of the
@@ -83,33 +67,6 @@ def hybrid_connectome(connectome: Connectome, random_connectome: Connectome, tak
     meta = {"kind": "ablation", "take_random": sorted(take),
             "connectome": dict(connectome.meta), "random_control": dict(random_connectome.meta)}
     return Connectome(masks, signs, dict(connectome.model_config), meta)
-
-
-@dataclass(frozen=True)
-class AblationVariant:
-    """One ablation: a stable ``name`` (used in folder names and tables), the components whose
-    mask and signs come from the random control, and a label for tables and plots."""
-
-    name: str
-    take_random: frozenset[str]
-    label: str
-
-    @property
-    def kept(self) -> tuple[str, ...]:
-        """The components kept from the evolved connectome."""
-        return tuple(c for c in COMPONENTS if c not in self.take_random)
-
-
-def _variants() -> list[AblationVariant]:
-    one = [AblationVariant(f"random_{c}", frozenset({c}), f"Connectome with random {c}") for c in COMPONENTS]
-    but_one = [AblationVariant(f"only_{c}", frozenset(set(COMPONENTS) - {c}), f"Random with connectome {c}")
-               for c in COMPONENTS]
-    return one + but_one
-
-
-#: the six variants: one component replaced by the random control's, and all but one replaced
-ABLATIONS: list[AblationVariant] = _variants()
-ABLATIONS_BY_NAME = {v.name: v for v in ABLATIONS}
 
 
 def get_variant(variant: str | AblationVariant) -> AblationVariant:

@@ -35,10 +35,9 @@ import torch
 from scipy import stats
 
 from . import layout
-from .connectome import Connectome, _kind_of, _layer_of
+from .connectome import Connectome
+from .params import TOKEN_ROW_TENSORS, kind_of, layer_of
 
-#: the tensors whose rows are tokens
-TOKEN_ROW_TENSORS = ("transformer.wte.weight", "lm_head.weight")
 #: connectome labels used in the tables
 CONNECTOME_LABEL, RANDOM_LABEL = layout.INIT_LABELS["connectome"], layout.INIT_LABELS["random"]
 
@@ -213,7 +212,7 @@ def row_density_vs_frequency(connectome: Connectome, random_connectome: Connecto
             if m.shape[0] != vocab:
                 raise ValueError(f"{name} has {m.shape[0]} rows in the {label} connectome, expected {vocab}")
             dens = m.to(torch.float64).mean(dim=1).numpy()
-            kind = _kind_of(name)
+            kind = kind_of(name)
             rows.append(pd.DataFrame({
                 "tensor": kind, "connectome": label, "token": np.arange(vocab), "row_density": dens,
                 "count_outer": outer, "count_inner": inner, "freq_outer": f_outer, "freq_inner": f_inner}))
@@ -308,7 +307,7 @@ def row_column_dispersion(connectome: Connectome, random_connectome: Connectome 
             length = m.shape[dim]
             chance = d * (1 - d) / length * (n - length) / (n - 1) if n > 1 else float("nan")
             obs = float(m.to(torch.float64).mean(dim=dim).var(unbiased=False))
-            row = dict(tensor=name, layer=_layer_of(name), kind=_kind_of(name), axis=axis, density=d,
+            row = dict(tensor=name, layer=layer_of(name), kind=kind_of(name), axis=axis, density=d,
                        variance=obs, chance_variance=chance,
                        dispersion=obs / chance if chance > 0 else float("nan"))
             if random_connectome is not None:
@@ -335,7 +334,7 @@ def survivor_share(earlier: Connectome, later: Connectome) -> pd.DataFrame:
         a, b = earlier.masks[n], later.masks[n]
         if a.shape != b.shape:
             raise ValueError(f"tensor {n} differs in shape between the two connectomes")
-        per.append(dict(kind=_kind_of(n), later_kept=int(b.sum()), shared=int((a & b).sum()),
+        per.append(dict(kind=kind_of(n), later_kept=int(b.sum()), shared=int((a & b).sum()),
                         earlier_kept=int(a.sum()), numel=a.numel()))
     t = _by_kind(pd.DataFrame(per), ["later_kept", "shared", "earlier_kept", "numel"])
     t["share"] = t["shared"] / t["later_kept"]
@@ -353,7 +352,7 @@ def jaccard_vs_chance(a: Connectome, b: Connectome) -> pd.DataFrame:
     evolved connectomes (e.g. from different outer-loop seeds) excess over chance is shared
     structure. Also ``sign_agreement`` of the shared survivors (chance 0.5 for random signs)."""
     t = a.jaccard(b)
-    t["kind"] = [_kind_of(n) for n in t["tensor"]]
+    t["kind"] = [kind_of(n) for n in t["tensor"]]
     t["numel"] = [a.masks[n].numel() for n in t["tensor"]]
     t["kept_a"] = [int(a.masks[n].sum()) for n in t["tensor"]]
     t["kept_b"] = [int(b.masks[n].sum()) for n in t["tensor"]]
@@ -376,7 +375,7 @@ def sign_agreement(earlier: Connectome, later: Connectome) -> pd.DataFrame:
     near 1 means training keeps the signs it was given (signs are inherited), near 0.5 that they
     are redrawn every generation."""
     t = earlier.jaccard(later)
-    t["kind"] = [_kind_of(n) for n in t["tensor"]]
+    t["kind"] = [kind_of(n) for n in t["tensor"]]
     t["agree"] = (t["sign_agreement"].fillna(0) * t["intersection"]).round().astype(int)
     k = _by_kind(t, ["intersection", "agree"]).rename(columns={"intersection": "shared"})
     k["agreement"] = k["agree"] / k["shared"].where(k["shared"] > 0)
@@ -419,7 +418,7 @@ def first_ranking_overlap(first_weights: dict[str, torch.Tensor], first: Connect
         top = torch.zeros(m.numel(), dtype=torch.bool)
         if k:
             top[torch.topk(first_weights[n].abs().reshape(-1), k).indices] = True
-        per.append(dict(kind=_kind_of(n), later_kept=k, shared=int((top.view(m.shape) & m).sum()),
+        per.append(dict(kind=kind_of(n), later_kept=k, shared=int((top.view(m.shape) & m).sum()),
                         first_kept=int(first.masks[n].sum())))
     t = _by_kind(pd.DataFrame(per), ["later_kept", "shared", "first_kept"])
     t["share"] = t["shared"] / t["later_kept"]

@@ -223,7 +223,7 @@ class DevelopConfig:
     )
 
     def validate(self) -> None:
-        from .layout import INITS
+        from .registry import INITS
 
         bad = [i for i in self.inits if i not in INITS]
         if bad:
@@ -244,7 +244,7 @@ class AblationConfig:
     variants: list[str] | None = None
 
     def validate(self) -> None:
-        from .ablation import ABLATIONS_BY_NAME
+        from .registry import ABLATIONS_BY_NAME
 
         bad = [v for v in self.variants or [] if v not in ABLATIONS_BY_NAME]
         if bad:

@@ -21,7 +21,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import struct
 import tempfile
 from dataclasses import dataclass, field
@@ -34,6 +33,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
+from .params import kind_of, layer_of
+
 FORMAT_VERSION = "2"
 #: formats :meth:`Connectome.load` reads: "1" (signs ±1 only) and "2" (signs -1/0/+1)
 READABLE_VERSIONS = ("1", "2")
@@ -41,25 +42,6 @@ READABLE_VERSIONS = ("1", "2")
 
 class ConnectomeError(ValueError):
     """A connectome file is corrupt, or a connectome does not fit the model it is applied to."""
-
-
-def _layer_of(name: str) -> str:
-    """Group a parameter name into a layer: ``embedding``, ``block_<i>`` or ``head``."""
-    m = re.search(r"\.h\.(\d+)\.", name)
-    if m:
-        return f"block_{int(m.group(1)):02d}"
-    if "wte" in name or "embed" in name:
-        return "embedding"
-    if "lm_head" in name:
-        return "head"
-    return "other"
-
-
-def _kind_of(name: str) -> str:
-    for kind in ("c_attn", "attn.c_proj", "c_fc", "mlp.c_proj", "wte", "lm_head"):
-        if kind in name:
-            return kind
-    return name.rsplit(".", 2)[-2] if "." in name else name
 
 
 @dataclass
@@ -157,8 +139,8 @@ class Connectome:
             rows.append(
                 dict(
                     tensor=n,
-                    layer=_layer_of(n),
-                    kind=_kind_of(n),
+                    layer=layer_of(n),
+                    kind=kind_of(n),
                     shape="x".join(map(str, m.shape)),
                     numel=m.numel(),
                     kept=kept,
@@ -192,7 +174,7 @@ class Connectome:
             inter, union = int((a & b).sum()), int((a | b).sum())
             both = a & b
             agree = int(((self.signs[n] == other.signs[n]) & both).sum())
-            rows.append(dict(tensor=n, layer=_layer_of(n), intersection=inter, union=union,
+            rows.append(dict(tensor=n, layer=layer_of(n), intersection=inter, union=union,
                              jaccard=inter / union if union else float("nan"),
                              sign_agreement=agree / inter if inter else float("nan")))
         return pd.DataFrame(rows)

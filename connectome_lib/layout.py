@@ -44,8 +44,7 @@ from pathlib import Path
 from typing import Any
 
 #: paper's names of the three inner-loop model types, keyed by our ``init`` option
-INIT_LABELS = {"connectome": "Connectome", "random": "RandomConnectome", "dense": "NoConnectome"}
-INITS = tuple(INIT_LABELS)
+from .registry import INIT_LABELS, INITS  # noqa: F401  (re-exported: the run-folder names use them)
 
 
 def profile_dir(runs_dir: str | os.PathLike, profile: str) -> Path:
