@@ -36,7 +36,9 @@ def flops_per_token(cfg: ConnectomeGPTConfig, n_params: int) -> float:
     return 6 * n_params + 12 * cfg.n_layer * cfg.block_size * cfg.n_embd
 
 
-def bench(size: str, masked: bool, optimizer: str, batch_size: int, iters: int, warmup: int, compile_: bool, tmp: str) -> dict:
+def bench(
+    size: str, masked: bool, optimizer: str, batch_size: int, iters: int, warmup: int, compile_: bool, tmp: str
+) -> dict:
     cfg = ConnectomeGPTConfig(**SIZES[size])
     torch.manual_seed(0)
     model = ConnectomeGPTForCausalLM(cfg)

@@ -30,7 +30,6 @@ bootstrap CI over windows, one Holm correction over the family).
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -41,11 +40,13 @@ from . import layout, stages
 from .config import Profile
 from .connectome import Connectome, ConnectomeError
 from .data import load_corpus_tokens
-from .fingerprint import file_sha256, fingerprint, inner_settings
-from .locking import run_lock
+from .fingerprint import inner_settings
 from .params import COMPONENTS, component_of
 from .registry import ABLATIONS, ABLATIONS_BY_NAME, AblationVariant
-from .training import Trainer, save_model
+from .stats import seed_mean_se
+from .step import Step, TrainingSpec, final_val_loss, run_training_step
+from .tokenizer import profile_tokenizer
+
 
 def hybrid_connectome(connectome: Connectome, random_connectome: Connectome, take_random: Iterable[str]) -> Connectome:
     """A connectome whose masks and signs come from ``random_connectome`` for the tensors of the
@@ -90,6 +91,14 @@ def ablation_settings(profile: Profile, variant: AblationVariant, seed: int, con
     return settings
 
 
+def ablation_step(profile: Profile, variant: str | AblationVariant, seed: int) -> Step:
+    """The step of one ablation model (the final connectome must exist: its SHA-256 is a setting)."""
+    v = get_variant(variant)
+    folder = ablation_dir(profile.run_root, v, seed)
+    settings = ablation_settings(profile, v, seed, stages.final_connectome_sha(profile))
+    return Step("ablation", folder.name, folder, profile.run_root, settings)
+
+
 def build_hybrid(profile: Profile, variant: str | AblationVariant, seed: int) -> Connectome:
     """The hybrid connectome of ``variant`` for ``seed`` from the run's final connectome and its
     random control ``random_control(seed)`` (the RandomConnectome model's of that seed)."""
@@ -107,78 +116,47 @@ def train_ablation(profile: Profile, variant: str | AblationVariant, seed: int, 
     ``sign * init_value`` on the hybrid's mask, trained with the masks held fixed on the inner
     corpus by the :class:`~connectome_lib.training.Trainer` with the develop config and the seed
     -- so the variants differ from the Connectome and RandomConnectome models of the same seed
-    only in the hybrid. A finished folder with the current settings (fingerprinted with the
-    final connectome's SHA-256) is reused; one with other settings raises
+    only in the hybrid. It is a :class:`~connectome_lib.step.Step` like every training step: a
+    finished folder with the current settings (fingerprinted with the final connectome's
+    SHA-256) is reused; one with other settings raises
     :class:`~connectome_lib.fingerprint.StaleResultError`, or with ``fresh=True`` is retrained."""
     v = get_variant(variant)
-    with run_lock(profile.run_root, "ablations", enabled=stages.trainer_is_main()):
-        cfg = profile.develop
-        folder = ablation_dir(profile.run_root, v, seed)
-        sha = file_sha256(layout.final_connectome_path(profile.run_root))
+    cfg = profile.develop
+    step = ablation_step(profile, v, seed)
+
+    def build() -> TrainingSpec:
         hybrid = build_hybrid(profile, v, seed)
-        settings = ablation_settings(profile, v, seed, sha)
-        fp = fingerprint(settings)
-        if stages._reuse_or_clear(folder, settings, fp, f"ablation {folder.name} ({folder})", fresh, "it"):
-            return folder
-        inner = load_corpus_tokens("inner", profile.data, progress=progress)
-        val = load_corpus_tokens("val", profile.data, progress=progress)
         model = stages.build_model(profile, seed)
         hybrid.init_model(model, cfg.init_value)
-        main = stages.trainer_is_main()
-        if main:
-            layout.write_json_atomic(
-                folder / "run.json",
-                {"variant": v.name, "take_random": sorted(v.take_random), "seed": int(seed), "profile": profile.name,
-                 "iters": cfg.train.iters, "density": hybrid.density(), "connectome_sha256": sha,
-                 "fingerprint": fp, "settings": settings},
-            )
-        t0 = time.time()
-        trainer = Trainer(model, stages._with_seed(cfg.train, seed), inner, val, folder, masks=hybrid.masks,
-                          desc=f"ablation {v.name} s{seed}", progress=progress)
-        trained = trainer.fit()
-        if trainer.accelerator.is_main_process:
-            save_model(trained, folder / "model")
-            trainer.cleanup_state()
-            layout.write_json_atomic(
-                folder / "done.json",
-                {"variant": v.name, "seed": int(seed), "seconds": round(time.time() - t0, 1),
-                 "val_loss": trainer.curve[-1]["val_loss"] if trainer.curve else None,
-                 "data": trainer.data_coverage(), "fingerprint": fp, "settings": settings},
-            )
-        trainer.accelerator.wait_for_everyone()
-        return folder
+        return TrainingSpec(
+            model, stages.with_seed(cfg.train, seed), load_corpus_tokens("inner", profile.data, progress=progress),
+            load_corpus_tokens("val", profile.data, progress=progress), profile_tokenizer(profile.data, progress=False),
+            desc=f"ablation {v.name} s{seed}", masks=hybrid.masks, record={"variant": v.name, "seed": int(seed)},
+            run_record={"take_random": sorted(v.take_random), "profile": profile.name, "iters": cfg.train.iters,
+                        "density": hybrid.density(), "connectome_sha256": step.settings["connectome_sha256"]})
+
+    run_training_step(step, build, fresh=fresh, progress=progress)
+    return step.folder
 
 
 def train_ablations(profile: Profile, seeds: Sequence[int] | None = None, variants: Sequence[str] | None = None,
                     progress: bool = True, fresh: bool = False) -> list[Path]:
     """Every variant x seed (by default all :data:`ABLATIONS` and the profile's develop seeds)."""
-    out = []
-    for seed in seeds if seeds is not None else profile.develop.seeds:
-        for v in variants if variants is not None else [a.name for a in ABLATIONS]:
-            out.append(train_ablation(profile, v, seed, progress=progress, fresh=fresh))
-    return out
+    return [train_ablation(profile, v, seed, progress=progress, fresh=fresh)
+            for seed in (seeds if seeds is not None else profile.develop.seeds)
+            for v in (variants if variants is not None else [a.name for a in ABLATIONS])]
 
 
-def _ablation_folders(profile: Profile, seeds, variants) -> list[tuple[str, int, Path]]:
+def ablation_folders(profile: Profile, seeds, variants) -> list[tuple[str, int, Path]]:
     """``(model, seed, folder)`` of the three main model types (``model`` = their init) and of
     every ablation variant (``model`` = its name), for ``seeds`` (default: the develop seeds)."""
     seeds = list(seeds if seeds is not None else profile.develop.seeds)
-    out = [(init, int(s), layout.develop_dir(profile.run_root, init, s)) for init in profile.develop.inits for s in seeds]
+    out = [(init, int(s), layout.develop_dir(profile.run_root, init, s))
+           for init in profile.develop.inits for s in seeds]
     for name in variants if variants is not None else [a.name for a in ABLATIONS]:
         v = get_variant(name)
         out += [(v.name, int(s), ablation_dir(profile.run_root, v, s)) for s in seeds]
     return out
-
-
-def _final_val_loss(folder: Path) -> float:
-    """Final validation loss of a finished training folder (its done.json, else its curve)."""
-    if not layout.is_done(folder):
-        raise FileNotFoundError(f"{folder} is not finished (no done.json): train it first")
-    done = layout.read_json(folder / "done.json")
-    if done.get("val_loss") is not None:
-        return float(done["val_loss"])
-    curve = pd.read_csv(folder / "curve.csv")
-    return float(curve["val_loss"].dropna().iloc[-1])
 
 
 def ablation_runs(profile: Profile, seeds: Sequence[int] | None = None,
@@ -189,13 +167,13 @@ def ablation_runs(profile: Profile, seeds: Sequence[int] | None = None,
     (every variant shares its seed's model init and data order with the main models)."""
     main = {"connectome": "", "random": " ".join(COMPONENTS), "dense": "(dense)"}
     rows = []
-    for model, seed, folder in _ablation_folders(profile, seeds, variants):
+    for model, seed, folder in ablation_folders(profile, seeds, variants):
         if model in main:
             meta = dict(label=layout.INIT_LABELS[model], group="main", take_random=main[model])
         else:
             v = get_variant(model)
             meta = dict(label=v.label, group="ablation", take_random=" ".join(sorted(v.take_random)))
-        rows.append(dict(model=model, **meta, seed=seed, val_loss=_final_val_loss(folder)))
+        rows.append(dict(model=model, **meta, seed=seed, val_loss=final_val_loss(folder)))
     return pd.DataFrame(rows)
 
 
@@ -208,10 +186,7 @@ def ablation_table(profile: Profile, seeds: Sequence[int] | None = None,
     carries the effect)."""
     runs = ablation_runs(profile, seeds, variants)
     order = list(dict.fromkeys(runs["model"]))
-    g = runs.groupby(["model", "label", "group", "take_random"], sort=False)["val_loss"]
-    out = g.agg(mean="mean", sd="std", n_seeds="count").reset_index()
-    out["se"] = out["sd"] / np.sqrt(out["n_seeds"])
-    out = out.drop(columns="sd")
+    out = seed_mean_se(runs, ["model", "label", "group", "take_random"], "val_loss")
     ref = out.loc[out["model"] == "connectome", "mean"]
     out["delta_vs_connectome"] = out["mean"] - (float(ref.iloc[0]) if len(ref) else np.nan)
     out["model"] = pd.Categorical(out["model"], order, ordered=True)
@@ -237,7 +212,7 @@ def evaluate_ablations(profile: Profile, cfg, val_tokens, seeds: Sequence[int] |
     cfg = replace(cfg, checkpoints="final")
     path = ablation_results_path(profile)
     rows = pd.DataFrame()
-    for _, _, folder in _ablation_folders(profile, seeds, variants):  # an unfinished folder is an error there
+    for _, _, folder in ablation_folders(profile, seeds, variants):  # an unfinished folder is an error there
         rows = evaluate(folder, cfg, tasks=["perplexity"], val_tokens=val_tokens, results_path=path)
     return rows
 
@@ -252,7 +227,7 @@ def ablation_items(profile: Profile, seeds: Sequence[int] | None = None,
     path = ablation_results_path(profile)
     res = read_results(path)
     parts = []
-    for model, seed, folder in _ablation_folders(profile, seeds, variants):
+    for model, seed, folder in ablation_folders(profile, seeds, variants):
         r = res[(res["model"] == folder.name) & (res["task"] == "perplexity")]
         if r.empty:
             raise FileNotFoundError(f"{path} has no validation loss of {folder.name}: run evaluate_ablations first")

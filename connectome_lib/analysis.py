@@ -1,4 +1,4 @@
-"""Analyses of a run: data efficiency of the inner-loop models and diagnostics of the connectome.
+"""Analyses of a run: learning curves of the inner-loop models and diagnostics of the connectome.
 
 Every function takes data (a run folder, connectomes, token counts, evaluation rows) and returns
 tidy :class:`pandas.DataFrame` s, one observation per row, for the book's notebooks to plot and
@@ -6,19 +6,18 @@ tabulate. Nothing here trains or writes anything.
 
 The questions they answer (issue 10, "Analyses"):
 
-* :func:`data_efficiency`, :func:`reading_time_efficiency` -- does the connectome make the inner
-  loop learn from fewer tokens? Validation loss (and reading-time r) against inner-loop tokens
-  seen, per model type, mean and standard error over seeds.
+* :func:`learning_curves`, :func:`tokens_per_iteration` -- does the connectome make the inner
+  loop learn from fewer tokens? Per-seed validation loss against inner-loop tokens seen.
 * :func:`row_density_vs_frequency` -- is the embedding/head mask organised by token frequency?
   (The ``cpu`` audit found that magnitude pruning kept rare tokens' head rows and pruned frequent
   ones, so that a fifth of the inner corpus's targets fell on fully pruned rows.)
 * :func:`density_by_layer_and_kind` -- where does pruning concentrate, layer by layer and per
   matrix type, generation by generation?
-* :func:`row_column_dispersion` -- are whole rows/columns pruned together (structure a random
-  mask of the same density cannot have)?
 * :func:`survivor_overlap` -- does the outer loop converge on a mask that the first training
   already determined, do survivors keep their signs across generations, and is the random
   control at chance overlap with the connectome?
+* :func:`sign_flips`, :func:`density_by_kind`, :func:`connectome_overview` -- the small
+  connectome tables of the evolution and controls stages.
 """
 
 from __future__ import annotations
@@ -32,25 +31,19 @@ from typing import Iterable, NamedTuple, Sequence
 import numpy as np
 import pandas as pd
 import torch
+from safetensors.torch import load_file
 from scipy import stats
 
 from . import layout
 from .connectome import Connectome
-from .params import TOKEN_ROW_TENSORS, kind_of, layer_of
+from .params import TOKEN_ROW_TENSORS, kind_of
+from .registry import INITS, label_of
 
 #: connectome labels used in the tables
-CONNECTOME_LABEL, RANDOM_LABEL = layout.INIT_LABELS["connectome"], layout.INIT_LABELS["random"]
+CONNECTOME_LABEL, RANDOM_LABEL = label_of("connectome"), label_of("random")
 
 
 # ------------------------------------------------------------------------------ helpers
-def _mean_se(df: pd.DataFrame, by: list[str], value: str) -> pd.DataFrame:
-    """Mean, standard error (sample SD / sqrt(n), NaN for one seed) and n_seeds of ``value``."""
-    g = df.dropna(subset=[value]).groupby(by, sort=True)[value]
-    out = g.agg(mean="mean", sd="std", n_seeds="count").reset_index()
-    out["se"] = out["sd"] / np.sqrt(out["n_seeds"])
-    return out[[*by, "mean", "se", "n_seeds"]]
-
-
 def _read_curve(path: Path) -> pd.DataFrame:
     if not path.exists():
         raise FileNotFoundError(f"no learning curve at {path}: train that inner-loop model first (connectome develop)")
@@ -77,34 +70,23 @@ def learning_curves(run_root: str | os.PathLike, inits: Sequence[str] | None = N
     iteration, tokens, val_loss`` from every ``develop/<init>_s<seed>/curve.csv`` (``inits``:
     all three by default; ``seeds``: by default every seed folder found).
 
-    The per-seed rows are what paired tests over seeds need; :func:`data_efficiency` summarises
-    them. A missing curve of a requested seed raises :class:`FileNotFoundError` naming the file."""
+    The per-seed rows are what paired tests over seeds need (the data-efficiency figure of the
+    development stage draws them against ``tokens``). A missing curve of a requested seed raises
+    :class:`FileNotFoundError` naming the file."""
     parts = []
-    for init in inits if inits is not None else layout.INITS:
+    for init in inits if inits is not None else INITS:
         for seed in seeds if seeds is not None else _found_seeds(run_root, init):
             path = layout.develop_dir(run_root, init, seed) / "curve.csv"
             c = _read_curve(path)[["iteration", "tokens", "val_loss"]].copy()
             c.insert(0, "seed", int(seed))
-            c.insert(0, "label", layout.INIT_LABELS[init])
+            c.insert(0, "label", label_of(init))
             c.insert(0, "init", init)
             parts.append(c)
     if not parts:
-        raise FileNotFoundError(f"no learning curves under {Path(run_root) / 'develop'}: run `connectome develop` first")
+        raise FileNotFoundError(
+            f"no learning curves under {Path(run_root) / 'develop'}: run `connectome develop` first"
+        )
     return pd.concat(parts, ignore_index=True)
-
-
-def data_efficiency(run_root: str | os.PathLike, inits: Sequence[str] | None = None,
-                    seeds: Sequence[int] | None = None) -> pd.DataFrame:
-    """Validation loss against inner-loop tokens seen, per model type: rows ``init, label,
-    iteration, tokens, mean, se, n_seeds`` (mean and standard error over seeds at each
-    validation point; ``inits`` and ``seeds`` as in :func:`learning_curves`).
-
-    This answers the paper's data-efficiency question: a connectome that carries useful prior
-    structure reaches a given loss after fewer inner-loop tokens than NoConnectome, and
-    RandomConnectome does not. Compare the curves with the unigram entropy of the validation
-    corpus (:func:`connectome_lib.data.unigram_entropy`), the loss of frequencies alone."""
-    curves = learning_curves(run_root, inits, seeds)
-    return _mean_se(curves, ["init", "label", "iteration", "tokens"], "val_loss")
 
 
 def tokens_per_iteration(profile) -> int:
@@ -113,37 +95,6 @@ def tokens_per_iteration(profile) -> int:
     counts them in ``curve.csv``."""
     t = profile.develop.train
     return int(t.batch_size * t.grad_accum * profile.model.block_size)
-
-
-def metric_efficiency(eval_results: pd.DataFrame, task: str, metric: str,
-                      tokens_per_iteration: int | None = None) -> pd.DataFrame:
-    """One evaluation metric against inner-loop iteration per model type: rows ``init, label,
-    iteration, [tokens,] mean, se, n_seeds`` from tidy evaluation rows (``model, init, label,
-    seed, iteration, task, metric, value, n``; see :mod:`connectome_lib.evals.runner`).
-
-    Only the inner-loop models (``init`` in connectome/random/dense) are kept; ``tokens`` is
-    ``iteration * tokens_per_iteration`` when that is given (:func:`tokens_per_iteration`)."""
-    need = {"init", "label", "seed", "iteration", "task", "metric", "value"}
-    missing = need - set(eval_results.columns)
-    if missing:
-        raise ValueError(f"evaluation results lack the columns {sorted(missing)}")
-    d = eval_results[(eval_results["task"] == task) & (eval_results["metric"] == metric)
-                     & eval_results["init"].isin(layout.INITS)].copy()
-    if d.empty:
-        raise ValueError(f"no evaluation rows for task {task!r}, metric {metric!r} of the inner-loop models")
-    d["iteration"] = d["iteration"].astype(int)
-    out = _mean_se(d, ["init", "label", "iteration"], "value")
-    if tokens_per_iteration is not None:
-        out.insert(3, "tokens", out["iteration"] * int(tokens_per_iteration))
-    return out
-
-
-def reading_time_efficiency(eval_results: pd.DataFrame, tokens_per_iteration: int | None = None,
-                            metric: str = "r") -> pd.DataFrame:
-    """Futrell2018 reading-time r (Pearson r of word surprisal with mean reading time) against
-    inner-loop iteration (and tokens), per model type, mean and SE over seeds: the same shape
-    as :func:`data_efficiency`. Does the connectome reach human-like surprisal sooner?"""
-    return metric_efficiency(eval_results, "futrell2018", metric, tokens_per_iteration)
 
 
 # -------------------------------------------------------------- row density vs frequency
@@ -253,7 +204,9 @@ def load_generations(run_root: str | os.PathLike, generations: Iterable[int] | N
     """The connectome of each generation (``evolve/gen_XX/connectome.cmask``); all by default."""
     gens = list(generations) if generations is not None else available_generations(run_root)
     if not gens:
-        raise FileNotFoundError(f"no generation connectomes under {Path(run_root) / 'evolve'}: run `connectome evolve` first")
+        raise FileNotFoundError(
+            f"no generation connectomes under {Path(run_root) / 'evolve'}: run `connectome evolve` first"
+        )
     return {g: Connectome.load(layout.generation_dir(run_root, g) / "connectome.cmask") for g in gens}
 
 
@@ -286,35 +239,6 @@ def _by_kind(df: pd.DataFrame, sums: list[str]) -> pd.DataFrame:
     total = df[sums].sum().to_frame().T
     total.insert(0, "kind", "all")
     return pd.concat([k, total], ignore_index=True)
-
-
-# ----------------------------------------------------------------------- mask structure
-def row_column_dispersion(connectome: Connectome, random_connectome: Connectome | None = None) -> pd.DataFrame:
-    """Are connections pruned in whole rows or columns? Per tensor and axis (``row``: output
-    unit / token; ``column``: input unit): the variance of the per-row (per-column) density,
-    against the variance a uniformly random mask with the same number of survivors has
-    (hypergeometric: ``d (1 - d) / L * (N - L) / (N - 1)`` for lines of length ``L`` in ``N``
-    elements). ``dispersion`` = observed / chance variance is ~1 for an unstructured mask and
-    far above 1 when pruning removes whole rows (e.g. the head rows of frequent tokens).
-    With ``random_connectome`` its dispersion is given alongside (``random_dispersion``)."""
-    rows = []
-    for name, m in connectome.masks.items():
-        if m.ndim != 2:
-            continue
-        n = m.numel()
-        d = float(m.float().mean())
-        for axis, dim in (("row", 1), ("column", 0)):
-            length = m.shape[dim]
-            chance = d * (1 - d) / length * (n - length) / (n - 1) if n > 1 else float("nan")
-            obs = float(m.to(torch.float64).mean(dim=dim).var(unbiased=False))
-            row = dict(tensor=name, layer=layer_of(name), kind=kind_of(name), axis=axis, density=d,
-                       variance=obs, chance_variance=chance,
-                       dispersion=obs / chance if chance > 0 else float("nan"))
-            if random_connectome is not None:
-                r = random_connectome.masks[name].to(torch.float64).mean(dim=dim).var(unbiased=False)
-                row["random_dispersion"] = float(r) / chance if chance > 0 else float("nan")
-            rows.append(row)
-    return pd.DataFrame(rows)
 
 
 # ----------------------------------------------------------------------- survivor overlap
@@ -386,8 +310,6 @@ def sign_agreement(earlier: Connectome, later: Connectome) -> pd.DataFrame:
 
 
 def _load_weights(model_dir: Path, names: Iterable[str]) -> dict[str, torch.Tensor]:
-    from safetensors.torch import load_file
-
     files = sorted(model_dir.glob("*.safetensors"))
     if not files:
         raise FileNotFoundError(f"no safetensors weights in {model_dir}: the generation's model folder is missing")
@@ -463,7 +385,8 @@ def survivor_overlap(run_root: str | os.PathLike, generations: Iterable[int] | N
             add(sign_agreement(conns[g - 1], conns[g]), "sign_consecutive", g, g - 1, "agreement", "shared",
                 "chance_sd", "z")
         if g != last:
-            add(sign_agreement(conns[g], conns[last]), "sign_vs_final", g, last, "agreement", "shared", "chance_sd", "z")
+            add(sign_agreement(conns[g], conns[last]), "sign_vs_final", g, last, "agreement", "shared",
+                "chance_sd", "z")
     model0 = layout.generation_dir(run_root, 0) / "model"
     if 0 in conns and model0.is_dir():
         w0 = _load_weights(model0, conns[0].masks)
@@ -479,3 +402,47 @@ def binomial_tolerance(p: float, n: int, n_sd: float = 4.0) -> float:
     """``n_sd`` binomial standard deviations of a share ``p`` estimated from ``n`` draws: the
     tolerance within which an observed share is "at chance"."""
     return n_sd * math.sqrt(p * (1 - p) / n)
+
+
+# ----------------------------------------------------------------------- stage tables
+def sign_flips(connectomes) -> pd.DataFrame:
+    """Between consecutive generations: ``generation`` (the later one), ``kept_of_previous``
+    (its density over the previous one's: 0.8 for 20 % pruning) and ``sign_flips`` (share of
+    the survivors whose sign differs from the previous generation's, pooled over every tensor:
+    one minus the ``all`` row of :func:`sign_agreement`, so that the two pages that show it
+    agree; a tensor counts with its number of survivors).
+
+    ``connectomes`` is a list of generation connectomes in order (generation = position) or a
+    mapping generation -> connectome (e.g. :func:`load_generations`). Near 0 means that training
+    keeps the signs it was handed; 0.5 would be random signs."""
+    items = sorted(connectomes.items()) if hasattr(connectomes, "items") else list(enumerate(connectomes))
+    if len(items) < 2:
+        raise ValueError(f"sign_flips needs at least two generations, got {len(items)}")
+    rows = []
+    for (_, before), (g, after) in zip(items, items[1:]):
+        pooled = sign_agreement(before, after).set_index("kind").loc["all", "agreement"]
+        rows.append({"generation": int(g), "kept_of_previous": after.density() / before.density(),
+                     "sign_flips": 1 - float(pooled)})
+    return pd.DataFrame(rows)
+
+
+def density_by_kind(density: pd.DataFrame) -> pd.DataFrame:
+    """Density per matrix type (rows) after each generation's pruning (columns), from the rows
+    of :func:`density_by_layer_and_kind` (generation, kind, numel, kept)."""
+    missing = {"generation", "kind", "numel", "kept"} - set(density.columns)
+    if missing:
+        raise ValueError(f"density_by_kind: the table lacks the columns {sorted(missing)}")
+    t = density.groupby(["kind", "generation"])[["kept", "numel"]].sum()
+    t = (t["kept"] / t["numel"]).rename("density").reset_index()
+    out = t.pivot(index="kind", columns="generation", values="density")
+    out.columns = [f"after gen {int(g)}" for g in out.columns]
+    out.index.name = "matrix type"
+    return out
+
+
+def connectome_overview(connectomes) -> pd.DataFrame:
+    """Overall density and mean share of positive signs (over tensors) of named connectomes:
+    columns are the names of ``connectomes`` (a mapping name -> Connectome)."""
+    return pd.DataFrame({name: [c.density(), float(c.density_table()["positive_fraction"].mean())]
+                         for name, c in connectomes.items()},
+                        index=["overall density", "mean share of positive signs"])

@@ -7,19 +7,37 @@ Examples::
     connectome tokenize --profile cpu                # tokenise the corpora (cached)
     connectome evolve --profile smoke --set evolve.generations=3
     connectome develop --profile smoke --init connectome --seed 0
+    connectome steps --profile smoke                 # every step, its status and its command
+    connectome step develop/dense_s0 --profile smoke # one step alone (a job of a cluster array)
     connectome evaluate --run runs/smoke             # see `connectome evaluate --help`
     connectome --debug evolve --profile smoke        # on an error: the full traceback, not one line
+    CONNECTOME_RUNS_DIR=/tmp/runs connectome evolve --profile smoke   # the notebooks' folders, too
     accelerate launch -m connectome_lib.cli evolve --profile gpu    # several GPUs
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
-import warnings
+from dataclasses import dataclass
+from typing import Callable
 
-from .config import ConfigError, available_profiles, load_profile, profile_to_yaml
+from .cli_support import (
+    EXIT_CONFIG,
+    EXIT_INTERRUPTED,
+    add_debug_flag,
+    add_folder_args,
+    describe_error,
+    folder_flag,
+    resolved_profile,
+    run_command,
+)
+from .config import CACHE_DIR_ENV, RESULTS_DIR_ENV, RUNS_DIR_ENV, available_profiles, load_profile, profile_to_yaml
+
+__all__ = ["main", "build_parser", "COMMANDS", "Command", "add_profile_args", "add_folder_args", "resolved_profile",
+           "EXIT_CONFIG", "EXIT_INTERRUPTED", "add_debug_flag", "describe_error", "run_command"]
 
 _SET_HELP = (
     "override one configuration field, by its dotted name, with a YAML value; repeatable. "
@@ -28,24 +46,28 @@ _SET_HELP = (
 )
 
 
-def _add_profile_args(p: argparse.ArgumentParser) -> None:
+# --------------------------------------------------------------------------------------------
+# the options every profile command shares, and the folders they resolve to
+
+
+def add_profile_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--profile", default="cpu",
         help="profile name (%s) or path to a YAML profile; default: cpu" % ", ".join(available_profiles()),
     )
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE", help=_SET_HELP)
-    p.add_argument("--runs-dir", help="where run folders are written (default: the profile's runs_dir, 'runs')")
-    p.add_argument("--data-dir", help="data directory (default: $CONNECTOME_DATA_DIR, else ../shared/data)")
+    add_folder_args(p)
+    p.add_argument("--data-dir", help="data directory (default: the profile's data.data_dir, else "
+                   "$CONNECTOME_DATA_DIR, else ../shared/data)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars (for logs)")
 
 
 def _profile(args: argparse.Namespace):
-    overrides = list(args.overrides)
-    if args.runs_dir:
-        overrides.append(f"runs_dir={args.runs_dir}")
-    if args.data_dir:
-        overrides.append(f"data.data_dir={args.data_dir}")
-    return load_profile(args.profile, overrides)
+    return resolved_profile(args).profile
+
+
+# --------------------------------------------------------------------------------------------
+# the commands
 
 
 def _cmd_profiles(args) -> int:
@@ -98,6 +120,146 @@ def _cmd_develop(args) -> int:
     return 0
 
 
+def _tokenize_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--splits", nargs="+", default=["outer", "inner", "val"], choices=["outer", "inner", "val"],
+                   help="which corpora to tokenise (default: all three)")
+
+
+def _evolve_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--fresh", action="store_true", help="recompute generations computed with other settings "
+                   "(and every later one) instead of stopping with an error")
+
+
+def _develop_args(p: argparse.ArgumentParser) -> None:
+    from .registry import INITS
+
+    p.add_argument("--init", choices=list(INITS), help="train only this model type")
+    p.add_argument("--seed", type=int, help="train only this seed")
+    p.add_argument("--fresh", action="store_true", help="retrain models computed with other settings or from "
+                   "another connectome instead of stopping with an error")
+
+
+def _cmd_steps(args) -> int:
+    from .plan import cmd_steps
+
+    return cmd_steps(args, _profile(args))
+
+
+def _cmd_step(args) -> int:
+    from .plan import cmd_step
+
+    return cmd_step(args, _profile(args))
+
+
+def _steps_args(p: argparse.ArgumentParser) -> None:
+    from .plan import STATUSES
+
+    p.add_argument("--status", nargs="+", choices=STATUSES, help="list only the steps with these statuses")
+    p.add_argument("--ids", action="store_true", help="print only the step ids, one a line (for a job array)")
+
+
+def _step_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("step_id", metavar="STEP", help="the step to run, as `connectome steps` names it, e.g. "
+                   "evolve/gen_00, develop/connectome_s0, ablation/random_wte_s0, evaluate/dense_s1")
+    p.add_argument("--fresh", action="store_true", help="recompute the step if it was computed with other "
+                   "settings instead of stopping with an error")
+
+
+def _register_evaluate(sub) -> argparse.ArgumentParser:
+    from .evals import cli as evals_cli
+
+    return evals_cli.add_parser(sub)
+
+
+def _register_convert(sub) -> None:
+    """``connectome convert SRC OUT`` (:mod:`connectome_lib.released`)."""
+    from . import released
+
+    released.add_parsers(sub)
+
+
+def _register_push(sub) -> None:
+    """``connectome push --model PATH --repo-id ID`` (:mod:`connectome_lib.hub`)."""
+    from . import hub
+
+    hub.add_parsers(sub)
+
+
+def _register_pipeline(sub) -> argparse.ArgumentParser:
+    """``connectome pipeline`` (:mod:`connectome_lib.pipeline`), plus the folder flags: they are
+    handed to the stage notebooks as the ``CONNECTOME_*_DIR`` variables their set-up reads."""
+    from . import pipeline
+
+    p = pipeline.add_parser(sub)
+    add_folder_args(p, results=True)
+    p.set_defaults(func=_with_folder_env(p.get_default("func")))
+    return p
+
+
+def _with_folder_env(func: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        flags = {RUNS_DIR_ENV: folder_flag(args, "runs_dir"), CACHE_DIR_ENV: folder_flag(args, "cache_dir"),
+                 RESULTS_DIR_ENV: folder_flag(args, "results_dir")}
+        saved = {k: os.environ.get(k) for k in flags}
+        try:
+            os.environ.update({k: v for k, v in flags.items() if v})
+            r = resolved_profile(args)
+            print(f"runs: {r.run_root} | token cache: {r.profile.data.cache_dir} | results: {r.results_dir}",
+                  flush=True)
+            return func(args)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+
+    return run
+
+
+@dataclass(frozen=True)
+class Command:
+    """One sub-command: either ``func`` with the shared profile options (``profile=True``) plus
+    its own (``add_args``), or ``register(subparsers)`` for a module that builds its own parser."""
+
+    name: str
+    help: str = ""
+    func: Callable[[argparse.Namespace], int] | None = None
+    description: str | None = None
+    add_args: Callable[[argparse.ArgumentParser], None] | None = None
+    profile: bool = True
+    register: Callable[..., argparse.ArgumentParser] | None = None
+
+
+#: the sub-commands, in the order ``connectome --help`` lists them; add one here
+COMMANDS: list[Command] = [
+    Command("profiles", "list the available profiles", _cmd_profiles, profile=False),
+    Command("show", "print a profile's resolved configuration (YAML), overrides applied", _cmd_show),
+    Command("tokenize", "tokenise the profile's corpora into cached uint16 token files", _cmd_tokenize,
+            add_args=_tokenize_args),
+    Command("evolve", "outer loop: train -> prune -> reset for evolve.generations generations; writes the connectome",
+            _cmd_evolve, add_args=_evolve_args,
+            description="Run the outer loop. One folder per generation under <runs_dir>/<profile>/evolve; "
+            "finished generations are skipped and an interrupted one resumes from its last saved state."),
+    Command("develop", "inner loop: train fresh models from the connectome, a random connectome, or dense init",
+            _cmd_develop, add_args=_develop_args,
+            description="Train the inner-loop models (every init x seed of the profile, or one of them). "
+            "Needs the connectome of the evolve stage for init=connectome and init=random."),
+    Command("steps", "list every step of a profile (generations, inner models, ablations, evaluations) with its "
+            "status and the command that runs it alone", _cmd_steps, add_args=_steps_args,
+            description="List every step of the profile's run: its status (done, partial = interrupted and "
+            "resumable, stale = computed with other settings, absent, waiting for a step it needs), what it needs "
+            "and the command that runs it alone, so that a cluster scheduler can run the steps in parallel."),
+    Command("step", "run one step alone (see `connectome steps`)", _cmd_step, add_args=_step_args,
+            description="Run one step of the profile's run. Its lock keeps a second worker off the same step; "
+            "a step whose inputs are missing stops naming the step to run first."),
+    Command("evaluate", register=_register_evaluate),
+    Command("pipeline", register=_register_pipeline),
+    Command("convert", register=_register_convert),
+    Command("push", register=_register_push),
+]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="connectome",
@@ -113,124 +275,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add_debug_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("profiles", help="list the available profiles")
-    p.set_defaults(func=_cmd_profiles)
-
-    p = sub.add_parser("show", help="print a profile's resolved configuration (YAML), overrides applied")
-    _add_profile_args(p)
-    p.set_defaults(func=_cmd_show)
-
-    p = sub.add_parser("tokenize", help="tokenise the profile's corpora into cached uint16 token files")
-    _add_profile_args(p)
-    p.add_argument("--splits", nargs="+", default=["outer", "inner", "val"], choices=["outer", "inner", "val"],
-                   help="which corpora to tokenise (default: all three)")
-    p.set_defaults(func=_cmd_tokenize)
-
-    p = sub.add_parser(
-        "evolve",
-        help="outer loop: train -> prune -> reset for evolve.generations generations; writes the connectome",
-        description="Run the outer loop. One folder per generation under <runs_dir>/<profile>/evolve; "
-        "finished generations are skipped and an interrupted one resumes from its last saved state.",
-    )
-    _add_profile_args(p)
-    p.add_argument("--fresh", action="store_true", help="recompute generations computed with other settings "
-                   "(and every later one) instead of stopping with an error")
-    p.set_defaults(func=_cmd_evolve)
-
-    p = sub.add_parser(
-        "develop",
-        help="inner loop: train fresh models from the connectome, a random connectome, or dense init",
-        description="Train the inner-loop models (every init x seed of the profile, or one of them). "
-        "Needs the connectome of the evolve stage for init=connectome and init=random.",
-    )
-    _add_profile_args(p)
-    p.add_argument("--init", choices=["connectome", "random", "dense"], help="train only this model type")
-    p.add_argument("--seed", type=int, help="train only this seed")
-    p.add_argument("--fresh", action="store_true", help="retrain models computed with other settings or from "
-                   "another connectome instead of stopping with an error")
-    p.set_defaults(func=_cmd_develop)
-
-    try:
-        from .evals import cli as evals_cli
-    except ImportError:  # pragma: no cover - the evals package is part of the library
-        evals_cli = None
-    if evals_cli is not None and hasattr(evals_cli, "add_parser"):
-        evals_cli.add_parser(sub)
-    try:
-        from . import pipeline
-    except ImportError:
-        pipeline = None
-    if pipeline is not None and hasattr(pipeline, "add_parser"):
-        pipeline.add_parser(sub)
+    for cmd in COMMANDS:
+        if cmd.register is not None:
+            cmd.register(sub)
+            continue
+        p = sub.add_parser(cmd.name, help=cmd.help, description=cmd.description or cmd.help)
+        if cmd.profile:
+            add_profile_args(p)
+        if cmd.add_args is not None:
+            cmd.add_args(p)
+        p.set_defaults(func=cmd.func)
     return parser
-
-
-# --------------------------------------------------------------------------------------------
-# errors: one line that names the file, no traceback (``--debug`` shows it)
-
-#: exit status of a configuration error (as argparse uses for bad arguments) and of an interrupt
-EXIT_CONFIG, EXIT_INTERRUPTED = 2, 130
-
-
-def add_debug_flag(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--debug", action="store_true",
-                        help="on an error, show the full Python traceback instead of one line")
-
-
-def _one_line(text: object, limit: int = 2000) -> str:
-    line = " ".join(str(text).split())
-    return line if len(line) <= limit else line[: limit - 3] + "..."
-
-
-def describe_error(e: BaseException, prog: str = "connectome") -> tuple[int, str]:
-    """The exit status and the one-line message for an error that reached the command line.
-
-    Configuration errors (:class:`ConfigError`, the evaluation options' ``EvalConfigError``)
-    exit 2; data and file errors (``ConnectomeError``, ``OSError``, ``ValueError``, ...) exit 1;
-    an interrupt exits 130. The library's messages already name the file (and line); this only
-    flattens them to one line.
-    """
-    from .evals.config import EvalConfigError
-
-    if isinstance(e, KeyboardInterrupt):
-        return EXIT_INTERRUPTED, (f"{prog}: interrupted; finished steps are kept, and running the same "
-                                  "command again resumes the run where it stopped")
-    if isinstance(e, (ConfigError, EvalConfigError)):
-        return EXIT_CONFIG, f"{prog}: configuration error: {_one_line(e)}"
-    if hasattr(e, "ename") and hasattr(e, "evalue"):  # papermill.PapermillExecutionError (pipeline)
-        return 1, (f"{prog}: a stage notebook failed in cell [{getattr(e, 'exec_count', '?')}]: "
-                   f"{e.ename}: {_one_line(e.evalue)} (its partial output is kept as *.failed.ipynb)")
-    if isinstance(e, (OSError, ValueError, EOFError)) or type(e).__module__.startswith("connectome_lib"):
-        return 1, f"{prog}: error: {_one_line(e)}"  # ConnectomeError, DataMissingError, DataFileError, ...
-    return 1, (f"{prog}: error: {type(e).__name__}: {_one_line(e)} "
-               f"(run `{prog} --debug ...` to see the traceback)")
-
-
-def _show_warning_one_line(message, category, filename, lineno, file=None, line=None) -> None:
-    print(f"connectome: warning: {_one_line(message)}", file=sys.stderr if file is None else file)
-
-
-def run_command(func, args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """Call ``func(args)``; turn an error into one line on stderr and an exit status.
-
-    With ``args.debug`` the error is re-raised, so Python prints the traceback. Warnings are
-    printed as one line each, too (``connectome: warning: ...``).
-    """
-    debug = bool(getattr(args, "debug", False))
-    with warnings.catch_warnings():
-        if not debug:
-            warnings.showwarning = _show_warning_one_line
-        try:
-            return int(func(args) or 0)
-        except SystemExit:
-            raise
-        except BaseException as e:  # noqa: BLE001 - every error becomes one line (or, --debug, a traceback)
-            if debug:
-                raise
-            code, message = describe_error(e, parser.prog)
-            sys.stdout.flush()
-            parser.exit(code, message + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

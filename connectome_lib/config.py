@@ -9,39 +9,39 @@ The dataclass defaults are the paper's configuration (``../shared/PAPER.md``); a
 2
 
 A misspelt key anywhere — in a profile file or an override — is a :class:`ConfigError` that
-names the closest valid key; values are type-checked.
+names the closest valid key; values are type-checked. Profiles and their ``evals`` section
+(:class:`~connectome_lib.evals.config.EvalConfig`) are loaded, overridden and validated by the
+one mechanism of :mod:`connectome_lib.settings`; each class adds its rules in ``check(where)``.
+
+:func:`resolve_folders` makes a profile's folders absolute (command-line flag, else environment
+variable, else profile value; relative to the project root), for the notebooks and every
+command alike, and :func:`eval_config` turns a profile into its evaluation options.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import difflib
-import types
-import typing
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Union
+from typing import Any, NamedTuple
 
 import yaml
 
+from . import settings
 from .evals.config import EvalConfig
 from .model import ConnectomeGPTConfig
+from .paths import project_root
+from .registry import ABLATIONS_BY_NAME, INITS
+from .settings import ConfigError, key
+from .settings import require as _require
 
 PROFILES_DIR = Path(__file__).resolve().parent / "profiles"
 
-
-class ConfigError(ValueError):
-    """A profile or override is invalid (unknown key, wrong type, bad value)."""
-
-
-def _require(ok: bool, key: str, value: Any, rule: str) -> None:
-    """Raise :class:`ConfigError` ``"<key> must be <rule>, got <value>"`` unless ``ok``.
-
-    The ``validate`` methods use it so that a value torch would reject only deep inside a run
-    (a negative learning rate, a model with no layers) is refused up front, by its dotted key.
-    """
-    if not ok:
-        raise ConfigError(f"{key} must be {rule}, got {value!r}")
+__all__ = ["ConfigError", "ModelSize", "DataConfig", "TrainConfig", "EvolveConfig", "DevelopConfig",
+           "AblationConfig", "Profile", "load_profile", "parse_override", "available_profiles", "profile_path",
+           "profile_to_yaml", "eval_config", "resolve_folders", "results_root", "ResolvedProfile"]
 
 
 @dataclass
@@ -57,13 +57,13 @@ class ModelSize:
     def to_hf_config(self) -> ConnectomeGPTConfig:
         return ConnectomeGPTConfig(**dataclasses.asdict(self))
 
-    def validate(self, where: str = "model") -> None:
+    def check(self, where: str = "model") -> None:
         for name in ("n_layer", "n_head", "n_embd"):
-            _require(getattr(self, name) >= 1, f"{where}.{name}", getattr(self, name), ">= 1")
+            _require(getattr(self, name) >= 1, key(where, name), getattr(self, name), ">= 1")
         for name in ("block_size", "vocab_size"):
-            _require(getattr(self, name) >= 2, f"{where}.{name}", getattr(self, name), ">= 2")
-        _require(self.n_embd % self.n_head == 0, f"{where}.n_embd", self.n_embd,
-                 f"divisible by {where}.n_head ({self.n_head})")
+            _require(getattr(self, name) >= 2, key(where, name), getattr(self, name), ">= 2")
+        _require(self.n_embd % self.n_head == 0, key(where, "n_embd"), self.n_embd,
+                 f"divisible by {key(where, 'n_head')} ({self.n_head})")
 
 
 @dataclass
@@ -93,14 +93,14 @@ class DataConfig:
     bpe_vocab_size: int = 4096
     bpe_train_chars: int = 20_000_000
 
-    def validate(self, where: str = "data") -> None:
+    def check(self, where: str = "data") -> None:
         for split in ("outer", "inner", "val"):
-            key = f"{split}_max_tokens"
-            value = getattr(self, key)
-            _require(value is None or value >= 1, f"{where}.{key}", value, "a positive number of tokens or null")
-            _require(bool(getattr(self, split)), f"{where}.{split}", getattr(self, split), "a corpus (not empty)")
-        _require(bool(self.text_field), f"{where}.text_field", self.text_field, "a field name (not empty)")
-        _require(bool(self.cache_dir), f"{where}.cache_dir", self.cache_dir, "a folder (not empty)")
+            name = f"{split}_max_tokens"
+            value = getattr(self, name)
+            _require(value is None or value >= 1, key(where, name), value, "a positive number of tokens or null")
+            _require(bool(getattr(self, split)), key(where, split), getattr(self, split), "a corpus (not empty)")
+        _require(bool(self.text_field), key(where, "text_field"), self.text_field, "a field name (not empty)")
+        _require(bool(self.cache_dir), key(where, "cache_dir"), self.cache_dir, "a folder (not empty)")
 
 
 @dataclass
@@ -144,7 +144,7 @@ class TrainConfig:
     save_state_every: int = 100
     sampling: str = "sequential"
 
-    def validate(self, where: str) -> None:
+    def check(self, where: str = "train") -> None:
         if self.sampling not in ("sequential", "shuffled", "random"):
             raise ConfigError(f"{where}.sampling must be 'sequential', 'shuffled' or 'random', got {self.sampling!r}")
         if self.optimizer not in ("adamw", "muon_adamw"):
@@ -194,19 +194,18 @@ class EvolveConfig:
         )
     )
 
-    def validate(self) -> None:
-        _require(self.generations >= 1, "evolve.generations", self.generations, ">= 1")
-        _require(0.0 < self.prune_fraction < 1.0, "evolve.prune_fraction", self.prune_fraction, "in (0, 1)")
-        _require(self.reset_value > 0, "evolve.reset_value", self.reset_value, "> 0")
+    def check(self, where: str = "evolve") -> None:
+        _require(self.generations >= 1, key(where, "generations"), self.generations, ">= 1")
+        _require(0.0 < self.prune_fraction < 1.0, key(where, "prune_fraction"), self.prune_fraction, "in (0, 1)")
+        _require(self.reset_value > 0, key(where, "reset_value"), self.reset_value, "> 0")
         if self.prune_ties not in ("official", "random"):
-            raise ConfigError("evolve.prune_ties must be 'official' or 'random'")
+            raise ConfigError(f"{key(where, 'prune_ties')} must be 'official' or 'random'")
         if self.prune_scope not in ("per_tensor", "global"):
-            raise ConfigError("evolve.prune_scope must be 'per_tensor' or 'global'")
+            raise ConfigError(f"{key(where, 'prune_scope')} must be 'per_tensor' or 'global'")
         if self.reset not in ("sign", "rewind"):
-            raise ConfigError("evolve.reset must be 'sign' or 'rewind'")
+            raise ConfigError(f"{key(where, 'reset')} must be 'sign' or 'rewind'")
         if self.reset == "rewind" and not 0 <= self.rewind_iter <= self.train.iters:
-            raise ConfigError("evolve.rewind_iter must lie within the first generation's iterations")
-        self.train.validate("evolve.train")
+            raise ConfigError(f"{key(where, 'rewind_iter')} must lie within the first generation's iterations")
 
 
 @dataclass
@@ -222,16 +221,13 @@ class DevelopConfig:
         )
     )
 
-    def validate(self) -> None:
-        from .registry import INITS
-
+    def check(self, where: str = "develop") -> None:
         bad = [i for i in self.inits if i not in INITS]
         if bad:
-            raise ConfigError(f"develop.inits: unknown {bad}; choose from {list(INITS)}")
+            raise ConfigError(f"{key(where, 'inits')}: unknown {bad}; choose from {list(INITS)}")
         if not self.seeds:
-            raise ConfigError("develop.seeds must not be empty")
-        _require(self.init_value > 0, "develop.init_value", self.init_value, "> 0")
-        self.train.validate("develop.train")
+            raise ConfigError(f"{key(where, 'seeds')} must not be empty")
+        _require(self.init_value > 0, key(where, "init_value"), self.init_value, "> 0")
 
 
 @dataclass
@@ -243,14 +239,12 @@ class AblationConfig:
     seeds: list[int] | None = None
     variants: list[str] | None = None
 
-    def validate(self) -> None:
-        from .registry import ABLATIONS_BY_NAME
-
+    def check(self, where: str = "ablations") -> None:
         bad = [v for v in self.variants or [] if v not in ABLATIONS_BY_NAME]
         if bad:
-            raise ConfigError(f"ablations.variants: unknown {bad}; choose from {sorted(ABLATIONS_BY_NAME)}")
+            raise ConfigError(f"{key(where, 'variants')}: unknown {bad}; choose from {sorted(ABLATIONS_BY_NAME)}")
         if self.seeds is not None and not self.seeds:
-            raise ConfigError("ablations.seeds must not be empty (null = the inner loop's seeds)")
+            raise ConfigError(f"{key(where, 'seeds')} must not be empty (null = the inner loop's seeds)")
 
 
 @dataclass
@@ -274,154 +268,27 @@ class Profile:
         return Path(self.runs_dir) / self.name
 
     def validate(self) -> "Profile":
-        self.model.validate("model")
-        self.data.validate("data")
-        self.evolve.validate()
-        self.develop.validate()
-        self.ablations.validate()
-        if self.model.n_embd % self.model.n_head:
-            raise ConfigError("model.n_embd must be divisible by model.n_head")
+        """Check every value (types, then each section's rules); return the profile."""
+        return settings.validate(self)
+
+    def check(self, where: str = "") -> None:
         if self.data.tokenizer == "bpe" and self.model.vocab_size < self.data.bpe_vocab_size:
             raise ConfigError(
                 f"model.vocab_size ({self.model.vocab_size}) is smaller than data.bpe_vocab_size "
                 f"({self.data.bpe_vocab_size}): the embedding needs a row for every token"
             )
-        return self
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 # --------------------------------------------------------------------------------------------
-# building dataclasses from nested dicts, with type checks and helpful errors
-
-
-def _is_dataclass_type(tp: Any) -> bool:
-    return isinstance(tp, type) and dataclasses.is_dataclass(tp)
-
-
-def _coerce(value: Any, tp: Any, where: str) -> Any:
-    """Check ``value`` against the annotation ``tp``; convert the harmless cases (int -> float)."""
-    origin = typing.get_origin(tp)
-    if origin in (Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _coerce(value, arg, where)
-            except ConfigError as e:
-                errors.append(str(e))
-        raise ConfigError(errors[0] if errors else f"{where}: invalid value {value!r}")
-    if origin is list:
-        (item_tp,) = typing.get_args(tp)
-        if isinstance(value, tuple):
-            value = list(value)
-        if not isinstance(value, list):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
-        return [_coerce(v, item_tp, f"{where}[{i}]") for i, v in enumerate(value)]
-    if _is_dataclass_type(tp):
-        if isinstance(value, tp):
-            return value
-        if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
-        return from_dict(tp, value, where)
-    if tp is bool:
-        if isinstance(value, bool):
-            return value
-        raise ConfigError(f"{where}: expected true/false, got {value!r}")
-    if tp is int:
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-        if isinstance(value, float) and value.is_integer():
-            return int(value)
-        raise ConfigError(f"{where}: expected an integer, got {value!r}")
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML reads 1e-3 as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(f"{where}: expected a number, got {value!r}")
-    if tp is str:
-        if isinstance(value, str):
-            return value
-        raise ConfigError(f"{where}: expected a string, got {value!r}")
-    if tp is Any:
-        return value
-    raise ConfigError(f"{where}: unsupported annotation {tp!r}")  # pragma: no cover
-
-
-def _unknown_key_error(cls: type, key: str, where: str) -> ConfigError:
-    names = [f.name for f in dataclasses.fields(cls)]
-    close = difflib.get_close_matches(key, names, n=1)
-    hint = f"; did you mean {close[0]!r}?" if close else f"; valid keys: {', '.join(names)}"
-    full = f"{where}.{key}" if where else key
-    return ConfigError(f"unknown configuration key {full!r}{hint}")
-
-
-def from_dict(cls: type, data: dict[str, Any], where: str = "") -> Any:
-    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    kwargs = {}
-    for key, value in data.items():
-        if key not in fields:
-            raise _unknown_key_error(cls, key, where)
-        f = fields[key]
-        if isinstance(value, dict) and _is_dataclass_type(hints[key]) and f.default_factory is not dataclasses.MISSING:
-            # a partial mapping overrides the field's own default (e.g. evolve.train keeps the
-            # outer loop's defaults, such as weight_decay 0, for every key a profile leaves out)
-            value = _merge(dataclasses.asdict(f.default_factory()), value)
-        kwargs[key] = _coerce(value, hints[key], f"{where}.{key}" if where else key)
-    return cls(**kwargs)
-
-
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in update.items():
-        if isinstance(v, dict) and isinstance(out.get(k), dict):
-            out[k] = _merge(out[k], v)
-        else:
-            out[k] = v
-    return out
-
-
-def _nest(dotted: dict[str, Any]) -> dict[str, Any]:
-    nested: dict[str, Any] = {}
-    for key, value in dotted.items():
-        parts = key.split(".")
-        node = nested
-        for p in parts[:-1]:
-            node = node.setdefault(p, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {key!r} conflicts with another override")
-        node[parts[-1]] = value
-    return nested
+# profiles: YAML files, ``extends``, overrides
 
 
 def parse_override(text: str) -> tuple[str, Any]:
     """Parse ``key=value`` (value in YAML syntax: ``3``, ``1e-3``, ``[0, 1]``, ``null``)."""
-    if "=" not in text:
-        raise ConfigError(f"override {text!r} must look like key=value, e.g. evolve.generations=3")
-    key, raw = text.split("=", 1)
-    key = key.strip()
-    if not key:
-        raise ConfigError(f"override {text!r} has an empty key")
-    if not raw.strip():
-        return key, ""
-    try:
-        return key, yaml.safe_load(raw)
-    except yaml.YAMLError as e:
-        raise ConfigError(
-            f"override {text!r}: the value {raw!r} is not valid YAML ({_yaml_problem(e)}); "
-            "quote a string, close brackets, e.g. --set develop.seeds=[0,1]"
-        ) from None
+    return settings.parse_override(text)
 
 
 def available_profiles() -> list[str]:
@@ -452,19 +319,7 @@ def load_profile(name_or_path: str = "cpu", overrides: dict[str, Any] | list[str
     """
     data = _read_profile_yaml(profile_path(name_or_path))
     data.setdefault("name", Path(name_or_path).stem)
-    if overrides:
-        if isinstance(overrides, (list, tuple)):
-            overrides = dict(parse_override(o) for o in overrides)
-        data = _merge(data, _nest(dict(overrides)))
-    return from_dict(Profile, data).validate()
-
-
-def _yaml_problem(e: yaml.YAMLError) -> str:
-    """A YAML error in one line: the problem and where (1-based line and column)."""
-    problem = getattr(e, "problem", None) or getattr(e, "context", None) or str(e).splitlines()[0]
-    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
-    where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-    return f"{problem}{where}"
+    return settings.load(Profile, data, overrides)
 
 
 def _read_profile_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
@@ -474,7 +329,7 @@ def _read_profile_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any
         with open(path, encoding="utf-8") as f:
             data = yaml.safe_load(f) or {}
     except yaml.YAMLError as e:
-        raise ConfigError(f"profile {path}: YAML syntax error: {_yaml_problem(e)}") from None
+        raise ConfigError(f"profile {path}: YAML syntax error: {settings.yaml_problem(e)}") from None
     except UnicodeDecodeError as e:
         raise ConfigError(f"profile {path} is not UTF-8 text ({e.reason} at byte {e.start})") from None
     if not isinstance(data, dict):
@@ -486,9 +341,90 @@ def _read_profile_yaml(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any
         base = _read_profile_yaml(profile_path(parent), seen + (path,))
         base.pop("name", None)
         base.pop("description", None)
-        data = _merge(base, data)
+        data = settings.merge(base, data)
     return data
 
 
 def profile_to_yaml(profile: Profile) -> str:
     return yaml.safe_dump(profile.to_dict(), sort_keys=False)
+
+
+# --------------------------------------------------------------------------------------------
+# a profile's evaluation options, and its folders
+
+#: environment variables that redirect a profile's folders without touching the profile (the
+#: test suite uses them to keep its runs apart from yours)
+RUNS_DIR_ENV, CACHE_DIR_ENV, RESULTS_DIR_ENV = "CONNECTOME_RUNS_DIR", "CONNECTOME_CACHE_DIR", "CONNECTOME_RESULTS_DIR"
+
+
+def eval_config(profile: Profile, **changes: Any) -> EvalConfig:
+    """The profile's evaluation options with its data directory and tokenizer (for ``bpe``: the
+    trained tokenizer's folder, trained on first use), plus ``changes``."""
+    from .tokenizer import tokenizer_source
+
+    return dataclasses.replace(profile.evals, **{"data_dir": profile.data.data_dir,
+                                                 "tokenizer": tokenizer_source(profile.data, progress=False),
+                                                 **changes})
+
+
+def _absolute(path: str | os.PathLike, root: Path) -> Path:
+    p = Path(path).expanduser()
+    return p if p.is_absolute() else root / p
+
+
+def _first(*values: str | os.PathLike | None) -> str | os.PathLike | None:
+    return next((v for v in values if v not in (None, "")), None)
+
+
+def results_root(results_dir: str | os.PathLike | None = None, root: str | os.PathLike | None = None) -> Path:
+    """The folder of exported results (one sub-folder per profile): ``results_dir``, else
+    ``$CONNECTOME_RESULTS_DIR``, else ``results/``; relative to the project root."""
+    root = Path(root) if root is not None else project_root()
+    return _absolute(_first(results_dir, os.environ.get(RESULTS_DIR_ENV)) or "results", root)
+
+
+class ResolvedProfile(NamedTuple):
+    """A profile whose folders are absolute, and the folder its exported results go to."""
+
+    profile: Profile
+    results_dir: Path
+
+    @property
+    def run_root(self) -> Path:
+        return self.profile.run_root
+
+
+def resolve_folders(
+    profile: Profile,
+    runs_dir: str | os.PathLike | None = None,
+    cache_dir: str | os.PathLike | None = None,
+    results_dir: str | os.PathLike | None = None,
+    root: str | os.PathLike | None = None,
+    data_dir: str | os.PathLike | None = None,
+    overrides: settings.Overrides = None,
+) -> ResolvedProfile:
+    """Where a profile's runs, caches and results go -- the same for the notebooks and every command.
+
+    Each folder is the value given for this run -- the arguments (command-line flags), else the
+    ``overrides`` the profile was loaded with (``--set runs_dir=...``, a notebook's ``overrides``)
+    -- else the environment variable (``CONNECTOME_RUNS_DIR``, ``CONNECTOME_CACHE_DIR``,
+    ``CONNECTOME_RESULTS_DIR``), else the profile file's value (``runs_dir``, ``data.cache_dir``;
+    ``results/`` for the results). A relative path is relative to the project root ``root``
+    (default: :func:`~connectome_lib.paths.project_root`). The data directory is ``data_dir``,
+    else the profile's ``data.data_dir``; when both are unset it stays unset and
+    :func:`~connectome_lib.paths.resolve_data_dir` searches at use time (``$CONNECTOME_DATA_DIR``,
+    ...). Returns a copy of the profile with absolute ``runs_dir``, ``data.cache_dir`` (and
+    ``data.data_dir`` if set), and the results folder ``<results root>/<profile name>``.
+    """
+    root = Path(root).resolve() if root is not None else project_root()
+    given = settings.nest_overrides(Profile, overrides)
+    given_data = given.get("data") if isinstance(given.get("data"), dict) else {}
+    runs = _first(runs_dir, given.get("runs_dir"), os.environ.get(RUNS_DIR_ENV), profile.runs_dir)
+    cache = _first(cache_dir, given_data.get("cache_dir"), os.environ.get(CACHE_DIR_ENV), profile.data.cache_dir)
+    data = _first(data_dir, profile.data.data_dir)
+    resolved = dataclasses.replace(
+        profile, runs_dir=str(_absolute(runs, root)),
+        data=dataclasses.replace(profile.data, cache_dir=str(_absolute(cache, root)),
+                                 data_dir=str(_absolute(data, root)) if data is not None else None),
+    )
+    return ResolvedProfile(resolved, results_root(results_dir, root) / profile.name)

@@ -22,7 +22,6 @@ import hashlib
 import json
 import os
 import struct
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,6 +32,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.numpy import load_file
 
+from .layout import atomic_file
 from .params import kind_of, layer_of
 
 FORMAT_VERSION = "2"
@@ -72,7 +72,9 @@ class Connectome:
 
     # ---------------------------------------------------------------------------------- build
     @classmethod
-    def from_model(cls, model: torch.nn.Module, masks: dict[str, torch.Tensor], meta: dict | None = None) -> "Connectome":
+    def from_model(
+        cls, model: torch.nn.Module, masks: dict[str, torch.Tensor], meta: dict | None = None
+    ) -> "Connectome":
         """Take the signs of ``model``'s weights at the positions kept by ``masks``."""
         params = dict(model.named_parameters())
         missing = [n for n in masks if n not in params]
@@ -80,7 +82,8 @@ class Connectome:
             raise ConnectomeError(f"model has no parameters named {missing[:3]}")
         signs = {n: torch.sign(params[n].detach().cpu()).to(torch.int8) for n in masks}
         config = model.config.to_dict() if hasattr(model, "config") else {}
-        return cls({n: m.detach().cpu() for n, m in masks.items()}, signs, _config_fingerprint_dict(config), dict(meta or {}))
+        return cls({n: m.detach().cpu() for n, m in masks.items()}, signs, _config_fingerprint_dict(config),
+                   dict(meta or {}))
 
     def random_control(self, seed: int) -> "Connectome":
         """The RandomConnectome control: in every tensor the same number of kept connections,
@@ -122,7 +125,7 @@ class Connectome:
         (others keep their init)."""
         self.check_compatible(model)
         params = dict(model.named_parameters())
-        for n, m in self.masks.items():
+        for n, _m in self.masks.items():
             p = params[n]
             w = self.signs[n].to(torch.float32) * value
             p.copy_(w.to(device=p.device, dtype=p.dtype))
@@ -219,17 +222,8 @@ class Connectome:
             sort_keys=True,
         )
         metadata = {"connectome": header, "sha256": self._checksum(arrays, header)}
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                _write_safetensors(f, arrays, metadata)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_file(path) as tmp, open(tmp, "wb") as f:
+            _write_safetensors(f, arrays, metadata)
         return path
 
     @classmethod
@@ -278,7 +272,8 @@ class Connectome:
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, Connectome) or set(self.masks) != set(other.masks):
             return False
-        return all(torch.equal(self.masks[n], other.masks[n]) and torch.equal(self.signs[n], other.signs[n]) for n in self.masks)
+        return all(torch.equal(self.masks[n], other.masks[n]) and torch.equal(self.signs[n], other.signs[n])
+                   for n in self.masks)
 
 
 def _write_safetensors(f, arrays: dict[str, np.ndarray], metadata: dict[str, str]) -> None:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,108 +27,16 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from .fingerprint import file_sha256
 from .layout import write_json_atomic
-from .paths import DATASETS, DataMissingError, data_path, resolve_data_dir
+from .sources import HubSource, LocalSource, iter_documents, resolve_source
 from .tokenizer import profile_tokenizer
 
+__all__ = ["SPLITS", "LocalSource", "HubSource", "resolve_source", "iter_documents", "tokenize_corpus",
+           "token_cache_path", "load_corpus_tokens", "TokenCacheError", "corpus_manifest", "corpus_table",
+           "BatchSampler", "window_offsets", "unigram_entropy", "validation_batches"]
+
 SPLITS = ("outer", "inner", "val")
-_HUB_RE = re.compile(r"^hub:(?P<name>[^@#]+)(?:@(?P<config>[^#]+))?(?:#(?P<split>.+))?$")
-
-
-@dataclass(frozen=True)
-class LocalSource:
-    """A JSON-lines file (optionally .xz/.gz compressed), one document per line."""
-
-    path: Path
-    label: str | None = None  # how to show it: a data-set file relative to the data directory
-
-    def describe(self) -> str:
-        return self.label or str(self.path)
-
-    def fingerprint(self) -> str:
-        st = self.path.stat()
-        return f"local:{self.path.resolve()}:{st.st_size}:{int(st.st_mtime)}"
-
-
-@dataclass(frozen=True)
-class HubSource:
-    """A data set on the Hugging Face hub (streamed; needs a network)."""
-
-    name: str
-    config: str | None = None
-    split: str = "train"
-
-    def describe(self) -> str:
-        return f"hub:{self.name}" + (f"@{self.config}" if self.config else "") + f"#{self.split}"
-
-    def fingerprint(self) -> str:
-        return self.describe()
-
-
-def resolve_source(spec: str, data_dir: str | os.PathLike | None = None) -> LocalSource | HubSource:
-    """Turn a corpus spec (data-set key, file path or ``hub:...``) into a source object.
-
-    Resolving never downloads anything; a missing local file raises :class:`DataMissingError`.
-    """
-    m = _HUB_RE.match(spec)
-    if m:
-        return HubSource(m["name"], m["config"], m["split"] or "train")
-    if spec in DATASETS:
-        return LocalSource(data_path(spec, data_dir), label=f"<data_dir>/{DATASETS[spec].relpath}")
-    path = Path(spec).expanduser()
-    if not path.is_absolute() and not path.exists():
-        path = resolve_data_dir(data_dir) / spec
-    if not path.exists():
-        raise DataMissingError(
-            f"corpus file {spec!r} not found (looked at {path}); give a data-set key "
-            f"({', '.join(k for k in DATASETS if k.startswith('corpus'))}), a .jsonl[.xz|.gz] path, "
-            "or hub:NAME[@CONFIG][#SPLIT]"
-        )
-    return LocalSource(path)
-
-
-def iter_documents(source: LocalSource | HubSource, text_field: str = "text", cache_dir: str | None = None):
-    """Yield the documents' texts through ``datasets`` (local JSON lines, or hub streaming)."""
-    import datasets
-
-    datasets.disable_progress_bars()
-    if isinstance(source, LocalSource):
-        import logging
-
-        json_log = logging.getLogger("datasets.packaged_modules.json.json")
-        level = json_log.level
-        json_log.setLevel(logging.CRITICAL)  # its multi-line parse error is replaced by ours below
-        try:
-            ds = datasets.load_dataset(
-                "json", data_files=str(source.path), split="train", cache_dir=cache_dir
-            )
-        except Exception as e:  # name the file (and line): an empty, cut-off or corrupt corpus
-            raise _unreadable_corpus(source.path, e) from e
-        finally:
-            json_log.setLevel(level)
-    else:
-        slice_free = re.sub(r"\[.*\]$", "", source.split)
-        streaming = slice_free == source.split  # slicing needs a materialised split
-        ds = datasets.load_dataset(source.name, source.config, split=source.split, streaming=streaming)
-    if text_field not in (ds.column_names or [text_field]):
-        raise ValueError(f"corpus {getattr(source, 'path', source.describe())} has no field {text_field!r} (fields: {ds.column_names})")
-    for row in ds:
-        yield row[text_field]
-
-
-def _unreadable_corpus(path: Path, error: Exception) -> Exception:
-    """The error to raise when ``datasets`` cannot read a local corpus: re-read the file line by
-    line to say what is wrong with it (empty, truncated, corrupt, malformed line N)."""
-    from .evals.io import DataFileError, check_jsonl
-
-    if isinstance(error, OSError) and not isinstance(error, DataFileError):
-        return error  # a disk or permission problem: its message names the path
-    try:
-        check_jsonl(path)
-    except DataFileError as diagnosis:
-        return DataFileError(f"corpus {diagnosis}")
-    detail = " ".join(str(error).split())
-    return DataFileError(f"corpus {path} could not be read ({type(error).__name__}: {detail})")
 
 
 def _tokenizer_fingerprint(tokenizer) -> str:
@@ -137,14 +44,6 @@ def _tokenizer_fingerprint(tokenizer) -> str:
     h.update(json.dumps(tokenizer.get_vocab(), sort_keys=True).encode())
     h.update(type(tokenizer).__name__.encode())
     return h.hexdigest()[:16]
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 22), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def tokenize_corpus(
@@ -216,7 +115,7 @@ def tokenize_corpus(
         "eot_token_id": tokenizer.eos_token_id,
         "vocab_size": len(tokenizer),
         "bytes": out_path.stat().st_size,
-        "sha256": _sha256_file(out_path),
+        "sha256": file_sha256(out_path),
         "seconds": round(time.time() - t0, 2),
     }
 
@@ -261,12 +160,14 @@ def _check_cache(path: Path, manifest: dict, verify: bool) -> str | None:
     expected = int(manifest.get("n_tokens", -1)) * np.dtype(np.uint16).itemsize
     if size != expected:
         return f"{size:,} bytes, but its manifest records {manifest.get('n_tokens')} tokens ({expected:,} bytes)"
-    if verify and _sha256_file(path) != manifest.get("sha256"):
+    if verify and file_sha256(path) != manifest.get("sha256"):
         return "its checksum does not match its manifest"
     return None
 
 
-def _ensure_tokenized(split, data_cfg, tokenizer, path: Path, manifest_path: Path, progress: bool, verify: bool) -> None:
+def _ensure_tokenized(
+    split, data_cfg, tokenizer, path: Path, manifest_path: Path, progress: bool, verify: bool
+) -> None:
     if path.exists() and manifest_path.exists():
         try:
             manifest = json.loads(manifest_path.read_text())
@@ -276,7 +177,9 @@ def _ensure_tokenized(split, data_cfg, tokenizer, path: Path, manifest_path: Pat
         if problem is None:
             return
         if verify:
-            raise TokenCacheError(f"token cache {path} does not match its manifest ({problem}); delete it to re-tokenise")
+            raise TokenCacheError(
+                f"token cache {path} does not match its manifest ({problem}); delete it to re-tokenise"
+            )
         import warnings
 
         warnings.warn(f"token cache {path} is unusable ({problem}); re-tokenising", stacklevel=3)
@@ -361,7 +264,9 @@ class BatchSampler:
     def batch(self, iteration: int, micro_step: int = 0, rank: int = 0) -> torch.Tensor:
         """A (batch_size, seq_len + 1) LongTensor; inputs = [:, :-1], targets = [:, 1:]."""
         offs = self.starts(iteration, micro_step, rank)
-        return torch.from_numpy(np.stack([np.asarray(self.tokens[o : o + self.seq_len + 1], dtype=np.int64) for o in offs]))
+        return torch.from_numpy(
+            np.stack([np.asarray(self.tokens[o : o + self.seq_len + 1], dtype=np.int64) for o in offs])
+        )
 
     def coverage(self, iterations: int, vocab_size: int | None = None) -> dict:
         """What ``iterations`` iterations of this run read: target tokens, how many *distinct*
@@ -386,7 +291,8 @@ class BatchSampler:
                 w = s % self.n_windows
             else:
                 epochs, pos = np.divmod(s, self.n_windows)
-                w = np.concatenate([self._permutation(int(e))[pos[epochs == e]] for e in np.unique(epochs)]) if len(s) else s
+                w = (np.concatenate([self._permutation(int(e))[pos[epochs == e]] for e in np.unique(epochs)])
+                     if len(s) else s)
             windows = np.unique(w)
             distinct = int(len(windows)) * self.seq_len
             positions = lambda: (windows[:, None] * self.seq_len + np.arange(1, self.seq_len + 1)).reshape(-1)  # noqa: E731
@@ -399,18 +305,15 @@ class BatchSampler:
         return out
 
 
-def window_offsets(n_tokens: int, seq_len: int, batch_size: int, seed: int, iteration: int, micro_step: int = 0, rank: int = 0) -> np.ndarray:
+def window_offsets(
+    n_tokens: int, seq_len: int, batch_size: int, seed: int, iteration: int, micro_step: int = 0, rank: int = 0
+) -> np.ndarray:
     """Start offsets of a ``random``-mode batch: a pure function of its coordinates (resumable)."""
     high = n_tokens - seq_len - 1
     if high <= 0:
         raise ValueError(f"corpus of {n_tokens} tokens is too short for windows of {seq_len + 1}")
     rng = np.random.default_rng([seed, iteration, micro_step, rank])
     return rng.integers(0, high + 1, size=batch_size)
-
-
-def training_batch(tokens: np.ndarray, seq_len: int, batch_size: int, seed: int, iteration: int, micro_step: int = 0, rank: int = 0) -> torch.Tensor:
-    """A (batch_size, seq_len + 1) LongTensor of random windows (``random`` sampling, offset 0)."""
-    return BatchSampler(tokens, seq_len, batch_size, seed, "random").batch(iteration, micro_step, rank)
 
 
 def unigram_entropy(tokens: np.ndarray) -> float:

@@ -17,7 +17,7 @@ What shapes what (the builders below):
   and random inits, the SHA-256 of the connectome file it was initialised from -- replacing the
   connectome under finished models is therefore noticed.
 * **an evaluation task row** (:func:`eval_task_settings`): the evaluation options that shape
-  that task (:data:`EVAL_TASK_FIELDS`) and the fingerprint of the model folder it scores.
+  that task (:attr:`connectome_lib.registry.Task.options`) and the fingerprint of the model folder it scores.
 
 The stages and the evaluation runner use these; this module only computes and compares.
 """
@@ -32,32 +32,18 @@ import os
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from .registry import TASKS_BY_NAME
+
 #: data fields that say *where* files are, not what they contain: never part of a fingerprint
 LOCATIONAL_DATA_FIELDS = ("data_dir", "cache_dir")
 
-#: evaluation options read by every task (the tokenizer decides every score too, but it enters
+#: evaluation options read by every task (each task's own are declared with it:
+#: :attr:`connectome_lib.registry.Task.options`) (the tokenizer decides every score too, but it enters
 #: as the SHA-256 of its vocabulary, not as the folder it was loaded from: a path is no setting)
 EVAL_COMMON_FIELDS = ("dtype",)
 #: bumped when a task's definition changes (e.g. BLiMP's leading space, seeded subsets), so rows
 #: computed by the older definition are never mixed with new ones
 EVAL_DEFINITIONS_VERSION = 2
-_BRAIN = ("brain_limit", "brain_roi", "brain_folds", "brain_alpha_min_exp", "brain_alpha_max_exp",
-          "brain_n_alphas", "seed")
-#: per task, the :class:`~connectome_lib.evals.config.EvalConfig` fields that shape its rows
-#: (see :func:`connectome_lib.evals.tasks.run_task`); device, batch size, progress bars and the
-#: task list do not change what a task computes and are left out
-EVAL_TASK_FIELDS: dict[str, tuple[str, ...]] = {
-    "perplexity": ("limit", "perplexity_context"),
-    "hellaswag": ("limit", "hellaswag_norm", "seed"),
-    "mmlu": ("limit", "mmlu_prompt", "seed"),
-    "blimp": ("limit", "blimp_limit", "blimp_leading_space"),
-    "futrell2018": ("futrell_limit", "futrell_stride"),
-    "tuckute2024": _BRAIN,
-    "language_units": _BRAIN + ("language_units_fractions", "localizer_n_sentences"),
-    "baselines": _BRAIN + ("futrell_limit", "futrell_stride", "frequency_corpora", "baseline_tasks"),
-}
-
-
 class StaleResultError(ValueError):
     """A finished step was computed with other settings than the current ones."""
 
@@ -162,9 +148,11 @@ def stale_message(step: str, recorded: Mapping[str, Any] | None, settings: Any, 
     return f"{step} was computed with other settings ({describe_change(recorded, settings)}); {how}"
 
 
-def matches(recorded: Mapping[str, Any] | None, fp: str) -> bool:
-    """Whether a recorded ``done.json``/``run.json`` carries fingerprint ``fp``."""
-    return bool(recorded) and recorded.get("fingerprint") == fp
+def is_current(recorded: Mapping[str, Any] | None, fp: str) -> bool:
+    """Whether a record (a step's ``done.json``/``run.json``, an evaluation row's ``meta`` file,
+    an executed stage notebook's metadata) carries fingerprint ``fp``: the one staleness test
+    of every step, evaluation row and stage."""
+    return isinstance(recorded, Mapping) and recorded.get("fingerprint") == fp
 
 
 # ------------------------------------------------------------------------------ builders
@@ -191,14 +179,20 @@ def inner_settings(profile: Any, init: str, seed: int, connectome_sha256: str | 
             "init": init, "seed": int(seed), "connectome_sha256": connectome_sha256}
 
 
-def eval_task_settings(cfg: Any, task: str, model_fingerprint: str, extra: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def _task_options(task: str) -> tuple[str, ...]:
+    return TASKS_BY_NAME[task].options if task in TASKS_BY_NAME else ()
+
+
+def eval_task_settings(
+    cfg: Any, task: str, model_fingerprint: str, extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
     """Settings that shape the rows of ``task`` for one model folder: the options named in
-    :data:`EVAL_TASK_FIELDS` (plus, for ``baselines``, those of its untrained-model tasks),
-    ``extra`` inputs (e.g. the validation tokens' SHA-256) and the model's fingerprint."""
-    fields = set(EVAL_COMMON_FIELDS) | set(EVAL_TASK_FIELDS.get(task, ()))
+    :attr:`Task.options <connectome_lib.registry.Task.options>` (plus, for ``baselines``, those of
+    its untrained-model tasks), ``extra`` inputs (e.g. the validation tokens' SHA-256) and the model's fingerprint."""
+    fields = set(EVAL_COMMON_FIELDS) | set(_task_options(task))
     if task == "baselines":
         for t in getattr(cfg, "baseline_tasks", ()):
-            fields |= set(EVAL_TASK_FIELDS.get(t, ()))
+            fields |= set(_task_options(t))
     options = {f: _plain(getattr(cfg, f)) for f in sorted(fields) if hasattr(cfg, f)}
     return {"step": "evaluate", "task": task, "definitions": EVAL_DEFINITIONS_VERSION, "options": options,
             "inputs": _plain(dict(extra or {})), "model": model_fingerprint}

@@ -3,7 +3,7 @@
 ::
 
     <runs_dir>/<profile>/
-        .lock, .lock.owner.json          held by the stage writing here (connectome_lib.locking)
+        .locks/<kind>__<name>.lock       one lock per step, held while it is computed (connectome_lib.locking)
         evolve/
             gen_00/ ... gen_05/          one folder per generation
                 run.json                 settings and their fingerprint (written first)
@@ -22,12 +22,17 @@
                 curve.csv
                 state/                   resumable training state (removed when done)
                 done.json                written last
+        ablations/
+            random_wte_s0/ only_blocks_s0/ ...   one folder per ablation model, as develop/
+            evals/                       validation loss per window of every ablation and main model
         evals/
+            .lock                        held while an evaluation writes the results file
             results.csv                  tidy rows: model, init, seed, iteration, task, metric, value
             meta/ tables/                per (model, iteration, task): metadata (+ fingerprint), items
 
-Every folder is complete once its ``done.json`` exists; stages skip completed folders computed
-with the current settings and resume incomplete ones (see :mod:`connectome_lib.fingerprint`).
+Every step folder is complete once its ``done.json`` exists; steps computed with the current
+settings are skipped and incomplete ones resumed (:mod:`connectome_lib.step`,
+:mod:`connectome_lib.fingerprint`); :mod:`connectome_lib.plan` lists them all.
 Every file is written to a temporary name and renamed (:func:`write_json_atomic`,
 :func:`write_csv_atomic`; model folders and training states likewise), so a crash never leaves
 a cut-off file under its final name.
@@ -39,6 +44,7 @@ import contextlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -63,6 +69,31 @@ def develop_dir(run_root: str | os.PathLike, init: str, seed: int) -> Path:
     if init not in INIT_LABELS:
         raise ValueError(f"init must be one of {INITS}, got {init!r}")
     return Path(run_root) / "develop" / f"{init}_s{seed}"
+
+
+#: run-folder names: ``gen_<gg>``, ``<model>_s<seed>`` (inner and ablation models), ``iter_<n>``
+GENERATION_NAME = re.compile(r"^gen_(\d+)$")
+SEEDED_NAME = re.compile(r"^(?P<model>.+)_s(?P<seed>\d+)$")
+ITERATION_NAME = re.compile(r"^iter_(\d+)$")
+
+
+def parse_seeded_name(name: str) -> tuple[str, int] | None:
+    """``"connectome_s2"`` -> ``("connectome", 2)``, ``"random_wte_s0"`` -> ``("random_wte", 0)``;
+    ``None`` for a name without a ``_s<seed>`` suffix."""
+    m = SEEDED_NAME.match(name)
+    return (m.group("model"), int(m.group("seed"))) if m else None
+
+
+def parse_generation_name(name: str) -> int | None:
+    """``"gen_03"`` -> 3; ``None`` for any other name."""
+    m = GENERATION_NAME.match(name)
+    return int(m.group(1)) if m else None
+
+
+def parse_iteration_name(name: str) -> int | None:
+    """``"iter_000100"`` -> 100; ``None`` for any other name."""
+    m = ITERATION_NAME.match(name)
+    return int(m.group(1)) if m else None
 
 
 def checkpoint_dir(train_dir: str | os.PathLike, iteration: int) -> Path:
@@ -112,9 +143,10 @@ _FILE_MODE = 0o644
 
 
 @contextlib.contextmanager
-def _atomic_target(path: str | os.PathLike):
-    """Yield a temporary file beside ``path``; on success it is made readable (0644) and renamed
-    onto ``path``, on any error removed — so a crash never leaves a half-written file behind."""
+def atomic_file(path: str | os.PathLike):
+    """Yield a temporary file's name beside ``path``; on success it is made readable (0644),
+    flushed to disk and renamed onto ``path``, on any error removed — so a crash never leaves a
+    half-written file behind. Every file of a run is written through it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
@@ -122,6 +154,8 @@ def _atomic_target(path: str | os.PathLike):
     try:
         yield tmp
         os.chmod(tmp, _FILE_MODE)
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
@@ -129,9 +163,24 @@ def _atomic_target(path: str | os.PathLike):
         raise
 
 
+@contextlib.contextmanager
+def atomic_folder(folder: str | os.PathLike):
+    """Yield a temporary folder ``<folder>.tmp`` (emptied first); on success it replaces
+    ``folder``, so a crash never leaves a half-written model or tokenizer folder under its name."""
+    folder = Path(folder)
+    tmp = folder.with_name(folder.name + ".tmp")
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir(parents=True)
+    yield tmp
+    if folder.exists():
+        shutil.rmtree(folder)
+    os.replace(tmp, folder)
+
+
 def write_json_atomic(path: str | os.PathLike, obj: Any) -> None:
     """Write JSON so that a crash never leaves a half-written file behind."""
-    with _atomic_target(path) as tmp, open(tmp, "w") as f:
+    with atomic_file(path) as tmp, open(tmp, "w") as f:
         json.dump(obj, f, indent=2, sort_keys=True, default=str)
 
 
@@ -142,7 +191,7 @@ def write_csv_atomic(df, path: str | os.PathLike, **to_csv_kwargs: Any) -> Path:
     ``.gz`` path is gzip-compressed with a zero timestamp (the same bytes every time)."""
     if Path(path).name.endswith(".gz"):  # the temporary name hides the suffix from pandas
         to_csv_kwargs.setdefault("compression", {"method": "gzip", "mtime": 0})
-    with _atomic_target(path) as tmp:
+    with atomic_file(path) as tmp:
         df.to_csv(tmp, **{"index": False, **to_csv_kwargs})
     return Path(path)
 

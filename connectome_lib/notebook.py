@@ -3,15 +3,16 @@
 Notebooks stay thin: a papermill ``parameters`` cell (``profile``, ``overrides``), then
 ``ctx = setup(profile, overrides, stage=...)``, then calls into the library. Paths in a profile
 are relative to the project root (found from the working directory), so a notebook runs the
-same under papermill, nbval and Jupyter. Two environment variables redirect outputs without
+same under papermill, nbval and Jupyter. Three environment variables redirect outputs without
 touching the profile — the test suite uses them to keep its runs apart from yours:
 ``CONNECTOME_RUNS_DIR`` (run folders), ``CONNECTOME_RESULTS_DIR`` (exported results) and
-``CONNECTOME_CACHE_DIR`` (token files and trained tokenizers).
+``CONNECTOME_CACHE_DIR`` (token files and trained tokenizers). The folders are resolved by
+:func:`connectome_lib.config.resolve_folders`, as by every ``connectome`` command, so a notebook
+and the command line with the same environment use the same folders.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import platform
 from dataclasses import dataclass
@@ -20,17 +21,12 @@ from typing import Any
 
 import numpy as np
 
-from .config import Profile, load_profile
+from . import config
+from .config import Profile, load_profile, resolve_folders
 from .evals.config import EvalConfig
+from .paths import project_root
 
-
-def project_root(start: str | os.PathLike | None = None) -> Path:
-    """The folder holding ``pyproject.toml``, searched upwards from ``start`` (default: cwd)."""
-    here = Path(start or os.getcwd()).resolve()
-    for d in (here, *here.parents):
-        if (d / "pyproject.toml").exists() and (d / "connectome_lib").is_dir():
-            return d
-    return Path(__file__).resolve().parent.parent
+__all__ = ["StageContext", "setup", "project_root", "device_description", "key_numbers"]
 
 
 def device_description() -> str:
@@ -38,7 +34,8 @@ def device_description() -> str:
 
     if torch.cuda.is_available():
         return f"GPU: {torch.cuda.get_device_name(0)} x{torch.cuda.device_count()}"
-    return f"CPU: {platform.processor() or platform.machine()} ({os.cpu_count()} cores, {torch.get_num_threads()} threads)"
+    return (f"CPU: {platform.processor() or platform.machine()} "
+            f"({os.cpu_count()} cores, {torch.get_num_threads()} threads)")
 
 
 @dataclass
@@ -52,12 +49,9 @@ class StageContext:
     results_dir: Path
 
     def eval_config(self, **changes: Any) -> EvalConfig:
-        """The profile's evaluation options, with its data directory and tokenizer, plus changes."""
-        from .tokenizer import tokenizer_source
-
-        base = dataclasses.replace(self.profile.evals, data_dir=self.profile.data.data_dir,
-                                   tokenizer=tokenizer_source(self.profile.data, progress=False))
-        return dataclasses.replace(base, **changes)
+        """The profile's evaluation options, with its data directory and tokenizer, plus changes
+        (:func:`connectome_lib.config.eval_config`)."""
+        return config.eval_config(self.profile, **changes)
 
     def val_tokens(self) -> np.ndarray:
         """The validation tokens the training curves use (so perplexity matches them)."""
@@ -66,26 +60,15 @@ class StageContext:
         return load_corpus_tokens("val", self.profile.data, progress=False)
 
 
-def _absolute(path: str, root: Path) -> str:
-    p = Path(path).expanduser()
-    return str(p if p.is_absolute() else root / p)
-
-
-def setup(profile: str = "cpu", overrides: dict[str, Any] | None = None, stage: str = "", quiet: bool = False) -> StageContext:
+def setup(
+    profile: str = "cpu", overrides: dict[str, Any] | None = None, stage: str = "", quiet: bool = False
+) -> StageContext:
     """Load ``profile`` with ``overrides`` (dotted keys; a misspelt key is an error), make its
     paths absolute, apply the plotting theme and print where the numbers come from."""
     root = project_root()
-    p = load_profile(profile, dict(overrides or {}))
-    runs_dir = os.environ.get("CONNECTOME_RUNS_DIR") or p.runs_dir
-    p = dataclasses.replace(
-        p,
-        runs_dir=_absolute(runs_dir, root),
-        data=dataclasses.replace(p.data, cache_dir=_absolute(os.environ.get("CONNECTOME_CACHE_DIR") or p.data.cache_dir, root)),
-    )
-    if p.data.data_dir:
-        p.data.data_dir = _absolute(p.data.data_dir, root)
-    results_root = Path(os.environ.get("CONNECTOME_RESULTS_DIR") or root / "results")
-    ctx = StageContext(p, stage, root, Path(p.runs_dir) / p.name, results_root / p.name)
+    overrides = dict(overrides or {})
+    p, results_dir = resolve_folders(load_profile(profile, overrides), root=root, overrides=overrides)
+    ctx = StageContext(p, stage, root, p.run_root, results_dir)
     from transformers.utils import logging as hf_logging
 
     from .plots import set_theme

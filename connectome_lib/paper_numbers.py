@@ -4,7 +4,7 @@
 
 ``model``
     ``Connectome``, ``RandomConnectome`` or ``NoConnectome`` (the ``label`` column of our
-    evaluation results, :data:`connectome_lib.layout.INIT_LABELS`).
+    evaluation results, :data:`connectome_lib.registry.LABELS`).
 ``task``, ``metric``
     named as in our evaluation package's result rows (:mod:`connectome_lib.evals`) wherever a
     counterpart exists, so that ``merge(on=["model", "task", "metric", ...])`` works; see below.
@@ -50,7 +50,8 @@ language-selective units                   ``language_units/r_language_units`` h
                                            paper does not say which fraction it used).
 =========================================  ===================================================
 
-:data:`OUR_METRICS` holds the same correspondence as data. All values come from
+:func:`paper_values` selects one task's numbers in the shape the plotting functions' ``paper=``
+arguments take. All values come from
 ``shared/PAPER.md``; the paper itself is arXiv:2504.21047.
 """
 
@@ -58,24 +59,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-MODELS: tuple[str, ...] = ("Connectome", "RandomConnectome", "NoConnectome")
+from .registry import LABELS
+
+#: the model types the paper reports, in the registry's order
+MODELS: tuple[str, ...] = LABELS
 
 COLUMNS = ["model", "task", "metric", "iteration", "layer", "value", "se", "source"]
 
 EXACT = "panel B(ii) exact"
 READ = "read off figure ±0.002"
 READ_LOSS = "read off figure ±0.02"
-
-#: for each (task, metric) of :func:`paper_results`, the metrics of our evaluation rows that
-#: estimate the same quantity (first = the closest)
-OUR_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("hellaswag", "acc_norm"): ("hellaswag/acc_norm", "hellaswag/acc_norm_tokens", "hellaswag/acc"),
-    ("mmlu", "acc"): ("mmlu/acc",),
-    ("perplexity", "loss"): ("perplexity/loss",),
-    ("futrell2018", "r"): ("futrell2018/r", "futrell2018/r_brainscore"),
-    **{("tuckute2024", f"r_layer{k}"): (f"tuckute2024/r_layer{k}",) for k in range(13)},
-    ("language_units", "r_language_units"): ("language_units/r_top1pct", "language_units/r_top10pct"),
-}
 
 # ---------------------------------------------------------------------------------- the numbers
 
@@ -147,6 +140,14 @@ def paper_results() -> pd.DataFrame:
     return df
 
 
-def our_metric(task: str, metric: str) -> str:
-    """The closest metric (``task/metric``) of our evaluation rows to a paper number."""
-    return OUR_METRICS[(task, metric)][0]
+def paper_values(task: str, metric: str | None = None) -> pd.DataFrame:
+    """The paper's numbers for one task (and metric), from :func:`paper_results`, in the shape
+    the plotting functions' ``paper=`` arguments take (model, task, metric, iteration, layer,
+    value, se). ``ValueError`` when the paper reports no such number."""
+    p = paper_results()
+    p = p[p["task"] == task]
+    if metric is not None:
+        p = p[p["metric"] == metric]
+    if p.empty:
+        raise ValueError(f"the paper reports no number for task {task!r}" + (f", metric {metric!r}" if metric else ""))
+    return p.reset_index(drop=True)

@@ -112,6 +112,17 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+def project_root(start: str | os.PathLike | None = None) -> Path:
+    """The folder holding ``pyproject.toml`` and ``connectome_lib/``, searched upwards from
+    ``start`` (default: the working directory); else the folder this package is installed in.
+    Relative paths of a profile (runs, caches, results) are relative to it."""
+    here = Path(start or os.getcwd()).resolve()
+    for d in (here, *here.parents):
+        if (d / "pyproject.toml").exists() and (d / "connectome_lib").is_dir():
+            return d
+    return _PROJECT_ROOT
+
+
 class DataMissingError(FileNotFoundError):
     """A data file the project needs is not in the data directory."""
 
@@ -163,7 +174,8 @@ def dataset_table(data_dir: str | os.PathLike | None = None):
     rows = []
     for d in DATASETS.values():
         p = root / d.relpath
-        size = sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir() else (p.stat().st_size if p.exists() else 0)
+        size = (sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) if p.is_dir()
+                else (p.stat().st_size if p.exists() else 0))
         rows.append({"data set": d.key, "file": d.relpath, "present": p.exists(), "MB": round(size / 1e6, 1),
                      "source": d.source + (f" (hub: {d.hub_id})" if d.hub_id else "")})
     return pd.DataFrame(rows)

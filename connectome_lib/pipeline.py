@@ -2,11 +2,14 @@
 
 Each stage notebook in ``notebooks/`` is executed with the parameters ``profile`` and
 ``overrides`` and written to the output folder (by default ``book/stages/``, where the book
-renders it). A stage whose executed notebook already exists *for the same parameters, the same resolved
-profile and the same notebook source* (:func:`stage_fingerprint`) is skipped, so a stopped pipeline resumes; the library stages inside the notebooks are resumable
-too, so re-running an interrupted stage only redoes what is missing. Executed notebooks are
-written under a temporary name and renamed on success: a failed stage leaves no output that
-would be mistaken for a finished one (its partial notebook is kept as ``*.failed.ipynb``).
+renders it). A stage is skipped (:func:`stage_is_current`) only if its executed notebook exists
+for the same parameters, resolved profile and notebook source (:func:`stage_fingerprint`) *and*
+this machine's run folders hold every step whose results it shows, done
+(:mod:`connectome_lib.plan`): a stopped pipeline resumes, and a committed page never stands in
+for a run made here. The library stages inside the notebooks are resumable too, so re-running
+an interrupted stage only redoes what is missing. Executed notebooks are written under a temporary
+name and renamed on success: a failed stage leaves no output that would be mistaken for a
+finished one (its partial notebook is kept as ``*.failed.ipynb``).
 
 Parameters are checked before anything runs: an unknown notebook parameter, a misspelt
 override or an unknown profile is an error.
@@ -25,26 +28,35 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError, load_profile
+from .fingerprint import data_settings, fingerprint, is_current
 from .notebook import project_root
 
 
 @dataclass(frozen=True)
 class Stage:
+    """A stage notebook, and the groups of steps (:func:`connectome_lib.plan.step_group`) whose
+    results it shows: it is skipped only while this machine's run folders hold them all, done."""
+
     key: str
     notebook: str
     title: str
+    shows: tuple[str, ...] = ()
 
 
+#: what the pipeline prints for a stage it skips
+SKIPPED = "skipped (executed with these settings and this notebook; its steps are done in this machine's run folders)"
+_EVERY = ("evolve", "develop", "ablation", "evaluate", "evaluate-ablations")
 STAGES: tuple[Stage, ...] = (
     Stage("data", "01_data.ipynb", "Data"),
-    Stage("evolution", "02_evolution.ipynb", "Outer loop: evolving the connectome"),
-    Stage("development", "03_development.ipynb", "Inner loop: three kinds of models"),
-    Stage("controls", "04_controls.ipynb", "The connectome and its controls"),
-    Stage("nlp", "05_nlp.ipynb", "NLP evaluations"),
-    Stage("behaviour", "06_behaviour.ipynb", "Behaviour: reading times"),
-    Stage("brain", "07_brain.ipynb", "Brain: fMRI predictivity"),
-    Stage("ablations", "08_ablations.ipynb", "Which part of the connectome carries the effect"),
-    Stage("results", "09_results.ipynb", "Results"),
+    Stage("evolution", "02_evolution.ipynb", "Outer loop: evolving the connectome", ("evolve",)),
+    Stage("development", "03_development.ipynb", "Inner loop: three kinds of models", ("evolve", "develop")),
+    Stage("controls", "04_controls.ipynb", "The connectome and its controls", ("evolve",)),
+    Stage("nlp", "05_nlp.ipynb", "NLP evaluations", ("develop", "evaluate")),
+    Stage("behaviour", "06_behaviour.ipynb", "Behaviour: reading times", ("develop", "evaluate")),
+    Stage("brain", "07_brain.ipynb", "Brain: fMRI predictivity", ("develop", "evaluate")),
+    Stage("ablations", "08_ablations.ipynb", "Which part of the connectome carries the effect",
+          ("ablation", "evaluate-ablations")),
+    Stage("results", "09_results.ipynb", "Results", _EVERY),
 )
 STAGE_KEYS = tuple(s.key for s in STAGES)
 
@@ -79,8 +91,6 @@ def stage_fingerprint(profile, notebook: Path) -> str:
     """What an executed stage notebook depends on: the resolved profile (its settings, not where
     files are) and the notebook's source. The same profile *name* with other settings, or an
     edited notebook, is another stage run, never one to skip."""
-    from .fingerprint import data_settings, fingerprint
-
     settings = profile.to_dict()
     settings.pop("runs_dir", None)
     settings["data"] = data_settings(profile.data)
@@ -110,6 +120,33 @@ def tag_for_book(path: str | os.PathLike, stage_fp: str | None = None) -> None:
     nbformat.write(nb, str(path))
 
 
+def stage_is_current(stage: Stage, profile: str, overrides: dict[str, Any], out: Path,
+                     src: Path) -> tuple[bool, str]:
+    """Whether the executed notebook ``out`` can stand for this stage -- and if not, why: it was
+    executed with the same parameters, resolved profile and notebook source
+    (:func:`stage_fingerprint`), *and* this machine's run folders hold every step whose results
+    it shows, finished with these settings (so a committed page is never mistaken for a run
+    made here)."""
+    from .config import resolve_folders
+    from .plan import plan, step_group
+
+    loaded = load_profile(profile, overrides)  # fails fast when bad
+    if not out.exists():
+        return False, "not executed yet"
+    recorded_parameters, recorded_fp = _executed_metadata(out)
+    if recorded_parameters != {"profile": profile, "overrides": overrides}:
+        return False, "executed with other parameters"
+    if not is_current({"fingerprint": recorded_fp}, stage_fingerprint(loaded, src)):
+        return False, "executed with other settings or another notebook source"
+    if stage.shows:
+        resolved = resolve_folders(loaded, overrides=overrides).profile
+        missing = [s.id for s in plan(resolved) if step_group(s.id) in stage.shows and s.status != "done"]
+        if missing:
+            return False, (f"the run folders under {resolved.run_root} lack {len(missing)} finished step(s) it shows "
+                           f"({missing[0]}{' ...' if len(missing) > 1 else ''})")
+    return True, "executed with these settings and this notebook, its steps done in this machine's run folders"
+
+
 def run_stage(
     stage: str | Stage,
     profile: str = "cpu",
@@ -129,9 +166,9 @@ def run_stage(
     out = Path(out_dir or root / "book" / "stages") / stage.notebook
     parameters = {"profile": profile, "overrides": dict(overrides or {})}
     check_parameters(src, parameters)
-    stage_fp = stage_fingerprint(load_profile(profile, parameters["overrides"]), src)  # fails fast when bad
-    if out.exists() and not force and _executed_metadata(out) == (parameters, stage_fp):
+    if not force and stage_is_current(stage, profile, parameters["overrides"], out, src)[0]:
         return out, False
+    stage_fp = stage_fingerprint(load_profile(profile, parameters["overrides"]), src)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".running.ipynb")
     try:
@@ -169,8 +206,8 @@ def run_pipeline(
     for s in chosen:
         t0 = time.time()
         path, ran = run_stage(s, profile, overrides, out_dir, force=force, log_output=log_output)
-        print(f"[{s.key:11s}] {'ran' if ran else 'skipped (already executed with these settings and this notebook)'}"
-              f"{f' in {time.time() - t0:.0f} s' if ran else ''} -> {path}", flush=True)
+        what = f"ran in {time.time() - t0:.0f} s" if ran else SKIPPED
+        print(f"[{s.key:11s}] {what} -> {path}", flush=True)
         paths.append(path)
     return paths
 

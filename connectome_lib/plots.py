@@ -1,6 +1,6 @@
 """The figures of the notebooks and the results page (seaborn/matplotlib), one function each.
 
-Every function takes tidy DataFrames (see :mod:`connectome_lib.report`) or plain arrays and
+Every function takes tidy DataFrames (see :mod:`connectome_lib.readers`) or plain arrays and
 returns the matplotlib ``Figure``. All figures share one look, set by :func:`set_theme` and
 applied inside every function (so a notebook that never calls it still gets it):
 
@@ -8,8 +8,9 @@ applied inside every function (so a notebook that never calls it still gets it):
   for the paper's values;
 - a width of :data:`PAGE_WIDTH` inches at :data:`DPI` dots per inch, so that a figure is shown
   at (about) its natural size in the book and its 10-11 pt fonts stay readable (about 14 px);
-- titles and axis labels in words with units (:func:`measure_title`, :func:`measure_axis`
-  translate raw keys such as ``("tuckute2024", "r_best")``);
+- titles and axis labels in words with units (:func:`connectome_lib.registry.measure_title` and
+  :func:`~connectome_lib.registry.measure_axis` translate raw keys such as
+  ``("tuckute2024", "r_best")``), chance lines at the registry's chance levels;
 - y-axes zoomed to the data and to the reference lines drawn (chance, baselines, the paper),
   not started at 0, because the differences between the models are often 0.01 or less;
 - error bars: standard error over seeds, and item confidence intervals where a ``ci_low`` /
@@ -23,20 +24,21 @@ import contextlib
 import math
 from collections.abc import Iterable, Mapping
 
+import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.colors import ListedColormap, to_rgb
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogLocator, MaxNLocator, NullFormatter
+from scipy.stats import binom
 
-from .layout import INIT_LABELS
+from .registry import LABELS, MODEL_TYPES_BY_LABEL, chance_level, measure_axis, measure_title
 
 #: one colour per model type, used by every figure; grey for baselines, black for the paper
 PALETTE = {"Connectome": "#1f5fa8", "RandomConnectome": "#d9731a", "NoConnectome": "#3a9a4b",
            "Untrained": "#8c8c8c", "Baseline": "#8c8c8c", "Paper": "#222222"}
-#: model types in the order every figure and table uses
-ORDER = list(INIT_LABELS.values())
 #: the colour of baselines (untrained model, chance, model-free predictors)
 NEUTRAL = PALETTE["Baseline"]
 #: the colour of the paper's values
@@ -55,48 +57,6 @@ _RC = {
     "figure.titlesize": 12, "axes.titleweight": "bold",
 }
 
-#: (task, metric) -> (title in words, axis label with unit)
-MEASURES: dict[tuple[str, str], tuple[str, str]] = {
-    ("perplexity", "loss"): ("Validation loss", "loss (nats/token)"),
-    ("perplexity", "ppl"): ("Validation perplexity", "perplexity"),
-    ("hellaswag", "acc"): ("HellaSwag", "accuracy (fraction correct)"),
-    ("hellaswag", "acc_norm"): ("HellaSwag (normalised)", "accuracy (fraction correct)"),
-    ("hellaswag", "acc_norm_chars"): ("HellaSwag (per-character norm.)", "accuracy (fraction correct)"),
-    ("hellaswag", "acc_norm_tokens"): ("HellaSwag (per-token norm.)", "accuracy (fraction correct)"),
-    ("mmlu", "acc"): ("MMLU", "accuracy (fraction correct)"),
-    ("mmlu", "acc_macro"): ("MMLU (mean over subjects)", "accuracy (fraction correct)"),
-    ("blimp", "acc"): ("BLiMP", "accuracy (fraction of pairs)"),
-    ("futrell2018", "r"): ("Reading times (Futrell2018)", "surprisal vs. reading time (Pearson r)"),
-    ("futrell2018", "r_brainscore"): ("Reading times, Brain-Score variant", "Pearson r"),
-    ("futrell2018", "r_partial_length"): ("Reading times, length partialled", "partial Pearson r"),
-    ("tuckute2024", "r_best"): ("Brain predictivity, best layer", "brain predictivity (Pearson r)"),
-    ("tuckute2024", "best_layer"): ("Best layer for the brain data", "layer"),
-    ("language_units", "r_top1pct"): ("Top 1 % language units", "brain predictivity (Pearson r)"),
-    ("language_units", "r_top10pct"): ("Top 10 % language units", "brain predictivity (Pearson r)"),
-    ("language_units", "r_all_units"): ("All units", "brain predictivity (Pearson r)"),
-}
-#: chance levels of the multiple-choice tasks (4 choices; 2 for BLiMP's minimal pairs)
-CHANCE = {("hellaswag", "acc"): 0.25, ("hellaswag", "acc_norm"): 0.25, ("hellaswag", "acc_norm_chars"): 0.25,
-          ("hellaswag", "acc_norm_tokens"): 0.25, ("mmlu", "acc"): 0.25, ("mmlu", "acc_macro"): 0.25,
-          ("blimp", "acc"): 0.5}
-#: the two-line tick labels of the model types (fit three to a panel at 10 pt)
-SHORT = {"Connectome": "Connectome", "RandomConnectome": "Random\nConnectome", "NoConnectome": "No\nConnectome"}
-
-
-def measure_title(task: str, metric: str) -> str:
-    """A measure's name in words, e.g. ``("tuckute2024", "r_best")`` -> "Brain predictivity, best layer"."""
-    if (task, metric) in MEASURES:
-        return MEASURES[(task, metric)][0]
-    return f"{task}: {metric}".replace("_", " ")
-
-
-def measure_axis(task: str, metric: str) -> str:
-    """A measure's axis label with its unit, e.g. "brain predictivity (Pearson r)"."""
-    if (task, metric) in MEASURES:
-        return MEASURES[(task, metric)][1]
-    return metric.replace("_", " ")
-
-
 def set_theme() -> None:
     """The one style of every figure: seaborn "whitegrid" with the book's font sizes."""
     sns.set_theme(style="whitegrid", context="notebook", rc=_RC)
@@ -110,8 +70,6 @@ def _style():
     rcParam: when the first figure of a Jupyter kernel is made inside it, the inline backend
     switches ``interactive`` on during the context, the exit switches it off again, and every
     later figure of the notebook is silently not shown)."""
-    import matplotlib as mpl
-
     saved = {k: mpl.rcParams[k] for k in _RC}
     with sns.axes_style("whitegrid"):
         try:
@@ -129,9 +87,10 @@ def _finish(fig: plt.Figure) -> plt.Figure:
 
 
 def _present(labels) -> list[str]:
-    """The model types in ``labels``, in :data:`ORDER`; unknown labels after them."""
+    """The model types in ``labels``, in the registry's order (:data:`~connectome_lib.registry.LABELS`);
+    unknown labels after them."""
     labels = list(dict.fromkeys(labels))
-    return [l for l in ORDER if l in set(labels)] + [l for l in labels if l not in ORDER]
+    return [label for label in LABELS if label in set(labels)] + [label for label in labels if label not in LABELS]
 
 
 def _color(label: str) -> str:
@@ -278,7 +237,8 @@ def learning_curves_vs_paper(curves: pd.DataFrame, paper: pd.DataFrame, profile:
     with _style():
         fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
         labels = _present(list(paper["model"]) + list(curves["label"]))
-        sns.lineplot(data=paper, x="iteration", y="value", hue="model", hue_order=[l for l in labels if l in set(paper["model"])],
+        sns.lineplot(data=paper, x="iteration", y="value", hue="model",
+                     hue_order=[label for label in labels if label in set(paper["model"])],
                      palette=PALETTE, marker="o", ax=axes[0], legend=False)
         sns.lineplot(data=curves, x="iteration", y=y, hue="label", hue_order=_present(curves["label"]), palette=PALETTE,
                      errorbar="se", marker="o", ax=axes[1], legend=False)
@@ -286,7 +246,7 @@ def learning_curves_vs_paper(curves: pd.DataFrame, paper: pd.DataFrame, profile:
         axes[1].set(title=f"This run{f' ({profile} profile)' if profile else ''}", xlabel="inner-loop iteration",
                     ylabel="")
         axes[0].set_ylim(*zoom_limits(paper["value"], pad=0.1))
-        handles = [Line2D([], [], color=_color(l), marker="o", lw=2, label=l) for l in labels]
+        handles = [Line2D([], [], color=_color(label), marker="o", lw=2, label=label) for label in labels]
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, title=LEGEND_TITLE)
     return _finish(fig)
 
@@ -326,36 +286,36 @@ def metric_bars(summary: pd.DataFrame, metrics: list[tuple[str, str]], paper: pd
             labels = _present(d["label"])
             d = d.drop_duplicates("label").set_index("label").reindex(labels)
             values = list(d["mean"] - d["se"].fillna(0)) + list(d["mean"] + d["se"].fillna(0))
-            for i, l in enumerate(labels):
-                r = d.loc[l]
+            for i, label in enumerate(labels):
+                r = d.loc[label]
                 if has_ci and np.isfinite(r["ci_low"]) and np.isfinite(r["ci_high"]):
                     ax.errorbar(i, r["mean"], yerr=[[r["mean"] - r["ci_low"]], [r["ci_high"] - r["mean"]]],
-                                fmt="none", ecolor=_color(l), elinewidth=1, capsize=6, alpha=0.8)
+                                fmt="none", ecolor=_color(label), elinewidth=1, capsize=6, alpha=0.8)
                     values += [r["ci_low"], r["ci_high"]]
                 ax.errorbar(i, r["mean"], yerr=0 if not np.isfinite(r["se"]) else r["se"], fmt="o", ms=8,
-                            color=_color(l), elinewidth=3, capsize=0)
+                            color=_color(label), elinewidth=3, capsize=0)
             if paper is not None and len(paper):
                 p = paper[(paper["task"] == task) & (paper["metric"] == metric)]
                 for col in ("iteration", "layer"):
                     if col in p:
                         p = p[p[col].isna()]
                 p = p.drop_duplicates("model").set_index("model")
-                for i, l in enumerate(labels):
-                    if l in p.index:
-                        v = float(p.loc[l, "value"])
-                        se = float(p.loc[l, "se"]) if "se" in p and np.isfinite(p.loc[l, "se"]) else 0.0
+                for i, label in enumerate(labels):
+                    if label in p.index:
+                        v = float(p.loc[label, "value"])
+                        se = float(p.loc[label, "se"]) if "se" in p and np.isfinite(p.loc[label, "se"]) else 0.0
                         ax.errorbar(i + 0.25, v, yerr=se, fmt="D", ms=6, mfc="white", color=PAPER_COLOR,
                                     elinewidth=1.2, capsize=3)
                         values += [v - se, v + se]
                         extra.append("paper")
             lines = []
+            chance = chance_level(task, metric)
             if (task, metric) in baselines:
                 v = baselines[(task, metric)]
-                name = baseline_labels.get((task, metric)) or (
-                    "chance" if CHANCE.get((task, metric)) == v else "baseline")
+                name = baseline_labels.get((task, metric)) or ("chance" if chance == v else "baseline")
                 lines.append((v, name, "--"))
-            if show_chance and (task, metric) in CHANCE and not any(n == "chance" for _, n, _ in lines):
-                lines.append((CHANCE[(task, metric)], "chance", ":"))
+            if show_chance and chance is not None and not any(n == "chance" for _, n, _ in lines):
+                lines.append((chance, "chance", ":"))
             for v, name, ls in lines:
                 ax.axhline(v, ls=ls, color=NEUTRAL, lw=1.5)
                 ax.annotate(name, (1.0, v), xycoords=("axes fraction", "data"), xytext=(-3, 3),
@@ -363,13 +323,14 @@ def metric_bars(summary: pd.DataFrame, metrics: list[tuple[str, str]], paper: pd
                 values.append(v)
             ax.set_xlim(-0.5, len(labels) - 0.3)
             ax.set_xticks(range(len(labels)), [""] * len(labels))
-            present.extend(l for l in labels if l not in present)
+            present.extend(label for label in labels if label not in present)
             ax.set_ylim(*zoom_limits(values, pad=0.18))
             ax.yaxis.set_major_locator(MaxNLocator(5))
             ax.set_title(measure_title(task, metric))
             ax.set_ylabel(measure_axis(task, metric))
             ax.grid(axis="x", visible=False)
-        handles = [Line2D([], [], marker="o", color=_color(l), lw=0, ms=8, label=l) for l in _present(present)]
+        handles = [Line2D([], [], marker="o", color=_color(label), lw=0, ms=8, label=label)
+                   for label in _present(present)]
         handles.append(Line2D([], [], marker="o", color="#444444", lw=3, label="mean ± SE over seeds"))
         if has_ci:
             handles.append(Line2D([], [], color="#444444", lw=1, label="item 95 % CI"))
@@ -406,13 +367,14 @@ def scorecard(table: pd.DataFrame, ncols: int = 2, title: str = "Every measure, 
             d = table[table["measure"] == m].drop_duplicates("label").set_index("label").reindex(labels)
             direction = d["paper_direction"].dropna().iloc[0]
             values = list(d["ci_low"]) + list(d["ci_high"]) + list(d["mean"])
-            for i, l in enumerate(labels):
-                r = d.loc[l]
+            for i, label in enumerate(labels):
+                r = d.loc[label]
                 if not np.isfinite(r["mean"]):
                     continue
                 lo = r["mean"] - r["ci_low"] if np.isfinite(r["ci_low"]) else 0
                 hi = r["ci_high"] - r["mean"] if np.isfinite(r["ci_high"]) else 0
-                ax.errorbar(r["mean"], i, xerr=[[lo], [hi]], fmt="o", ms=7, color=_color(l), elinewidth=2.5, capsize=3)
+                ax.errorbar(r["mean"], i, xerr=[[lo], [hi]], fmt="o", ms=7, color=_color(label), elinewidth=2.5,
+                            capsize=3)
                 if "paper" in d and np.isfinite(r.get("paper", np.nan)):
                     ax.plot(r["paper"], i, "D", ms=6, mfc="white", color=PAPER_COLOR)
                     values.append(r["paper"])
@@ -507,7 +469,9 @@ def _short_tensor(name: str) -> str:
     return name.removeprefix("transformer.").removesuffix(".weight")
 
 
-def density_comparison(a: pd.DataFrame, b: pd.DataFrame, label_a: str = "Connectome", label_b: str = "RandomConnectome") -> plt.Figure:
+def density_comparison(
+    a: pd.DataFrame, b: pd.DataFrame, label_a: str = "Connectome", label_b: str = "RandomConnectome"
+) -> plt.Figure:
     """Per-tensor density and positive-sign share of two connectomes (from density tables), as
     points per tensor on axes zoomed to the data."""
     t = pd.concat([a.assign(connectome=label_a), b.assign(connectome=label_b)])
@@ -560,8 +524,6 @@ def mask_degrees(masks: Mapping[str, object], tensor: str = "") -> plt.Figure:
     shapes = {a.shape for a in arrays.values()}
     if len(shapes) != 1:
         raise ValueError(f"mask_degrees: the masks differ in shape: {sorted(shapes)}")
-    from scipy.stats import binom
-
     with _style():
         fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.3))
         for ax, axis, what in [(axes[0], 1, "row (output unit)"), (axes[1], 0, "column (input unit)")]:
@@ -665,8 +627,6 @@ def language_unit_map(t_stats: pd.DataFrame, fractions: tuple[float, ...] = (0.0
             for level, f in enumerate(sorted(fr, reverse=True), start=1):
                 s = g[g["selected"] == f]
                 code[s["layer"].astype(int).map(layers.index).to_numpy(), s["unit"].astype(int).to_numpy()] = level
-            from matplotlib.colors import ListedColormap, to_rgb
-
             base = np.array(to_rgb(_color(label)))
             colours = [(0.93, 0.93, 0.93)] + [tuple(1 - (1 - base) * a) for a in np.linspace(0.45, 1.0, len(fr))]
             row[0].imshow(code, aspect="auto", interpolation="nearest", cmap=ListedColormap(colours),
@@ -674,8 +634,9 @@ def language_unit_map(t_stats: pd.DataFrame, fractions: tuple[float, ...] = (0.0
             row[0].set_yticks(range(len(layers)), layers)
             row[0].set(ylabel="layer", title=label, xlabel="unit (hidden dimension)")
             row[0].grid(False)
-            share = [{"layer": l, "fraction": f, "share": float(((g["layer"] == l) & (g["selected"] <= f)).sum())
-                      / max(1, int((g["selected"] <= f).sum()))} for l in layers for f in fr]
+            share = [{"layer": layer, "fraction": f,
+                      "share": float(((g["layer"] == layer) & (g["selected"] <= f)).sum())
+                      / max(1, int((g["selected"] <= f).sum()))} for layer in layers for f in fr]
             sh = pd.DataFrame(share)
             for j, f in enumerate(fr):
                 s = sh[sh["fraction"] == f]
@@ -743,7 +704,8 @@ def weight_histograms(weights: Mapping[str, np.ndarray], tensor: str = "", bins:
             ax.hist(w, bins=bins, color=_color(label))
             ax.set_yscale("log")
             ax.xaxis.set_major_locator(MaxNLocator(3))
-            ax.set_title(f"{SHORT.get(label, label).replace(chr(10), ' ')}\n{(w != 0).mean():.1%} non-zero", fontsize=11)
+            name = MODEL_TYPES_BY_LABEL[label].short if label in MODEL_TYPES_BY_LABEL else label
+            ax.set_title(f"{name.replace(chr(10), ' ')}\n{(w != 0).mean():.1%} non-zero", fontsize=11)
             ax.set_xlabel("initial weight")
         axes[0][0].set_ylabel("count (log scale)")
         if tensor:
@@ -768,8 +730,9 @@ def summary_table(summary: pd.DataFrame, metrics: list[tuple[str, str]], digits:
     for task, metric in metrics:
         d = summary[(summary["task"] == task) & (summary["metric"] == metric)].set_index("label")
         rows[f"{task} {metric}"] = {
-            l: (f"{d.loc[l, 'mean']:.{digits}f}" + ("" if np.isnan(d.loc[l, "se"]) else f" ± {d.loc[l, 'se']:.{digits}f}"))
-            for l in d.index
+            label: (f"{d.loc[label, 'mean']:.{digits}f}"
+                    + ("" if np.isnan(d.loc[label, "se"]) else f" ± {d.loc[label, 'se']:.{digits}f}"))
+            for label in d.index
         }
     return pd.DataFrame(rows).reindex(_present(summary["label"]))
 

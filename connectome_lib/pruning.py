@@ -24,7 +24,9 @@ import re
 import torch
 
 
-def prunable_parameters(model: torch.nn.Module, include: str = ".*", exclude: str | None = None) -> dict[str, torch.nn.Parameter]:
+def prunable_parameters(
+    model: torch.nn.Module, include: str = ".*", exclude: str | None = None
+) -> dict[str, torch.nn.Parameter]:
     """The 2-D weight tensors whose names match ``include`` and not ``exclude``."""
     inc, exc = re.compile(include), re.compile(exclude) if exclude else None
     out = {
@@ -116,7 +118,9 @@ def magnitude_prune(
 
 
 @torch.no_grad()
-def rewind_survivors(model: torch.nn.Module, masks: dict[str, torch.Tensor], rewind_state: dict[str, torch.Tensor]) -> None:
+def rewind_survivors(
+    model: torch.nn.Module, masks: dict[str, torch.Tensor], rewind_state: dict[str, torch.Tensor]
+) -> None:
     """Lottery-ticket rewind: survivors take their values from an early iteration of the first
     generation (``rewind_state``), pruned weights are 0; tensors outside ``masks`` are rewound too."""
     params = dict(model.named_parameters())

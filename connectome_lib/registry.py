@@ -3,7 +3,7 @@
 Every other module reads these declarations instead of keeping its own table: the evaluation
 runner (which tasks exist, which write per-item tables, which options shape a task's rows),
 the settings fingerprints, the verdicts (which measures are tested, on which per-item column,
-in which direction), the plots (titles, axis labels, chance lines), the report and the book.
+in which direction), the plots (titles, axis labels, chance lines), the takeaways and the book.
 Adding a benchmark means adding one :class:`Task` here and its evaluation module under
 :mod:`connectome_lib.evals`; renaming a metric means editing one :class:`Measure`.
 
@@ -102,6 +102,9 @@ class Task:
     has_table: bool = False
     paper: bool = True
     options: tuple[str, ...] = ()
+    #: which checkpoints of an inner model the pipeline evaluates: ``final`` (the final model)
+    #: or ``all`` (every checkpoint, for a curve over the inner loop)
+    checkpoints: str = "final"
 
 
 _ACC = "accuracy (fraction correct)"
@@ -139,7 +142,7 @@ TASKS: tuple[Task, ...] = (
                 headline=True),
         Measure("futrell2018", "r_brainscore", "Reading times, Brain-Score variant", "Pearson r"),
         Measure("futrell2018", "r_partial_length", "Reading times, length partialled", "partial Pearson r"),
-    ), has_table=True, options=("futrell_limit", "futrell_stride")),
+    ), has_table=True, options=("futrell_limit", "futrell_stride"), checkpoints="all"),
     Task("tuckute2024", "Brain (Tuckute2024)", (
         Measure("tuckute2024", "r_best", "Brain predictivity, best layer", _BRAIN_R, headline=True),
         Measure("tuckute2024", "best_layer", "Best layer for the brain data", "layer"),

@@ -157,7 +157,9 @@ def key_number_deviations(runs: dict[str, dict[str, dict[str, KeyNumber]]], refe
                 t = nbs[nb][k]
                 if r.exact:
                     if t.text != r.text:
-                        raise ValueError(f"{nb}:{k} is marked exact but is {t.text} under {variant} and {r.text} by default")
+                        raise ValueError(
+                            f"{nb}:{k} is marked exact but is {t.text} under {variant} and {r.text} by default"
+                        )
                     continue
                 if r.number is None or t.number is None:
                     if t.text != r.text:

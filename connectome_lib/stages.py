@@ -1,41 +1,38 @@
 """The training stages: ``evolve`` (the outer loop) and ``develop`` (the inner loop).
 
-Both write one folder per step (see :mod:`connectome_lib.layout`), skip steps that are done and
-resume the one that was interrupted, so running the same command again always finishes the job.
-
-A step is reused only if it was computed with the current settings: each records its settings
-and their fingerprint (:mod:`connectome_lib.fingerprint`) in ``run.json`` (at its start) and
-``done.json`` (at its end). A finished or half-finished step whose fingerprint differs is never
-reported or resumed: the stage stops with a one-line :class:`StaleResultError` naming what
-changed, or, with ``fresh=True`` (``--fresh``), deletes the step and computes it again. A
-generation's fingerprint includes the previous generation's, so every later generation follows;
-an inner model's includes the SHA-256 of the connectome file it starts from, so a replaced
-connectome is noticed by ``develop``, and an evaluation row's includes its model's fingerprint.
-
-Each stage holds the run folder's lock (:mod:`connectome_lib.locking`) while it writes.
+Every generation and every inner model is a :class:`~connectome_lib.step.Step` with its own
+folder (:mod:`connectome_lib.layout`), run by :func:`~connectome_lib.step.run_training_step`:
+steps that are done are skipped, the one that was interrupted resumes, so running the same
+command again always finishes the job; a step computed with other settings is refused with a
+one-line :class:`StaleResultError` naming what changed, or recomputed with ``fresh=True``
+(``--fresh``). A generation's fingerprint includes the previous generation's, so every later
+generation follows; an inner model's includes the SHA-256 of the connectome file it starts
+from, so a replaced connectome is noticed by ``develop``, and an evaluation row's includes its
+model's fingerprint. Each step holds its own lock (:func:`connectome_lib.locking.step_lock`).
 """
 
 from __future__ import annotations
 
-import os
-import shutil
-import time
 from pathlib import Path
 
 import pandas as pd
-import torch
 
 from . import layout
-from .config import Profile
+from .config import Profile, TrainConfig
 from .connectome import Connectome
 from .data import load_corpus_tokens
-from .fingerprint import StaleResultError  # noqa: F401  (raised here; importable from the stages)
-from .fingerprint import file_sha256, fingerprint, generation_settings, inner_settings, stale_message
-from .locking import run_lock
+from .fingerprint import (
+    StaleResultError,  # noqa: F401  (raised here; importable from the stages)
+    file_sha256,
+    generation_settings,
+    inner_settings,
+)
 from .model import ConnectomeGPTForCausalLM
 from .pruning import full_masks, magnitude_prune, prunable_parameters, rewind_survivors
+from .registry import INIT_LABELS
+from .step import Step, TrainingSpec, is_main_process, run_training_step
 from .tokenizer import profile_tokenizer
-from .training import Trainer, save_model, seed_everything
+from .training import seed_everything
 
 
 def build_model(profile: Profile, seed: int) -> ConnectomeGPTForCausalLM:
@@ -44,43 +41,30 @@ def build_model(profile: Profile, seed: int) -> ConnectomeGPTForCausalLM:
     return ConnectomeGPTForCausalLM(profile.model.to_hf_config())
 
 
-def _read_record(path: Path) -> dict | None:
-    try:
-        return layout.read_json(path)
-    except (OSError, ValueError):
-        return None
+def with_seed(train_cfg: TrainConfig, seed: int) -> TrainConfig:
+    """The training settings with ``seed`` (an inner model's seed sets its init and data order)."""
+    import dataclasses
+
+    return dataclasses.replace(train_cfg, seed=int(seed))
 
 
-def _reuse_or_clear(folder: Path, settings: dict, fp: str, step: str, fresh: bool, redo: str) -> bool:
-    """True if ``folder`` holds a finished step with fingerprint ``fp`` (reuse it). Otherwise make
-    sure nothing computed with other settings is reused or resumed: raise
-    :class:`StaleResultError`, or with ``fresh`` delete the folder; then return False (compute)."""
-    if layout.is_done(folder):
-        recorded = _read_record(folder / "done.json")
-        if recorded is not None and recorded.get("fingerprint") == fp:
-            return True
-    elif not folder.exists() or not any(folder.iterdir()):
-        return False
-    else:  # started, not finished: resume only what was started with the same settings
-        recorded = _read_record(folder / "run.json")
-        if recorded is not None and recorded.get("fingerprint") == fp:
-            return False
-        step = f"the unfinished {step}"
-    if not fresh:
-        raise StaleResultError(stale_message(
-            step, recorded, settings,
-            f"re-run with --fresh (fresh=True) to recompute {redo}, or use another runs folder (--runs-dir)"))
-    from accelerate import PartialState
-
-    state = PartialState()
-    state.wait_for_everyone()  # every process has read the folder before it goes
-    if state.is_main_process:
-        shutil.rmtree(folder)
-    state.wait_for_everyone()
-    return False
+# ------------------------------------------------------------------------------ the outer loop
+def generation_steps(profile: Profile) -> list[Step]:
+    """The outer loop's steps, generation 0 first. Generation g's settings include generation
+    g-1's fingerprint (:func:`~connectome_lib.fingerprint.generation_settings`), so a change
+    anywhere upstream reaches every later generation."""
+    steps, previous = [], None
+    for g in range(profile.evolve.generations):
+        gdir = layout.generation_dir(profile.run_root, g)
+        step = Step("evolve", gdir.name, gdir, profile.run_root, generation_settings(profile, g, previous),
+                    redo="it and every later generation", what=f"generation {g}")
+        steps.append(step)
+        previous = step.fingerprint
+    return steps
 
 
-def evolve(profile: Profile, progress: bool = True, on_iteration=None, fresh: bool = False) -> Connectome:
+def evolve(profile: Profile, progress: bool = True, on_iteration=None, fresh: bool = False,
+           generations: int | None = None) -> Connectome:
     """Run the outer loop: ``generations`` rounds of train -> prune -> reset; return the final
     connectome (also saved as ``<run_root>/evolve/connectome.cmask``).
 
@@ -89,103 +73,85 @@ def evolve(profile: Profile, progress: bool = True, on_iteration=None, fresh: bo
     the next generation starts from the survivors reset to ``sign * reset_value`` (or, with
     ``reset="rewind"``, to their values at ``rewind_iter`` of generation 0), pruned weights 0.
 
-    Finished generations computed with the current settings are reused; one computed with other
-    settings raises :class:`StaleResultError`, or with ``fresh=True`` is recomputed together with
-    every later generation (see the module docstring). Inner models and evaluations trained from
-    a replaced connectome are noticed by ``develop`` and ``evaluate`` (run them with fresh too).
+    Each generation is a :class:`~connectome_lib.step.Step`: finished generations computed with
+    the current settings are reused; one computed with other settings raises
+    :class:`StaleResultError`, or with ``fresh=True`` is recomputed together with every later
+    generation. Inner models and evaluations trained from a replaced connectome are noticed by
+    ``develop`` and ``evaluate`` (run them with fresh too). ``generations`` stops after that
+    many generations (a cluster job per generation; default: all of the profile's).
     """
-    with run_lock(profile.run_root, "evolve", enabled=trainer_is_main()):
-        return _evolve(profile, progress, on_iteration, fresh)
-
-
-def _evolve(profile: Profile, progress: bool, on_iteration, fresh: bool) -> Connectome:
-    cfg = profile.evolve
-    root = profile.run_root
-    outer = load_corpus_tokens("outer", profile.data, progress=progress)
-    val = load_corpus_tokens("val", profile.data, progress=progress)
-    tokenizer = profile_tokenizer(profile.data, progress=False)
-    connectome: Connectome | None = None
-    rewind_path = root / "evolve" / "rewind.safetensors"
-    previous = None  # fingerprint of the previous generation: the chain
-    for g in range(cfg.generations):
-        gdir = layout.generation_dir(root, g)
-        settings = generation_settings(profile, g, previous)
-        fp = fingerprint(settings)
-        if _reuse_or_clear(gdir, settings, fp, f"generation {g} ({gdir})", fresh,
-                           "it and every later generation"):
-            connectome = Connectome.load(gdir / "connectome.cmask")
-            previous = fp
-            continue
-        if trainer_is_main():
-            layout.write_json_atomic(gdir / "run.json", {"generation": g, "fingerprint": fp, "settings": settings})
-        model = build_model(profile, cfg.train.seed + g)
-        covered = prunable_parameters(model, cfg.prune_include, cfg.prune_exclude)
-        if connectome is None:
-            masks = None
-            prev_masks = full_masks(covered)
-        else:
-            prev_masks = connectome.masks
-            masks = connectome.masks
-            if cfg.reset == "rewind":
-                from safetensors.torch import load_file
-
-                rewind_survivors(model, masks, load_file(str(rewind_path)))
-            else:
-                connectome.init_model(model, cfg.reset_value)
-        snapshots = {}
-        if g == 0 and cfg.reset == "rewind":
-            from safetensors.torch import save_file
-
-            def keep(state, path=rewind_path):
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(path.name + ".tmp")
-                save_file({k: v.contiguous() for k, v in state.items()}, str(tmp))
-                os.replace(tmp, path)
-
-            snapshots[cfg.rewind_iter] = keep
-        t0 = time.time()
-        trainer = Trainer(
-            model, cfg.train, outer, val, gdir, masks=masks, desc=f"evolve gen {g}/{cfg.generations - 1}",
-            on_iteration=on_iteration, snapshot_iters=snapshots, progress=progress,
-            data_offset=g * cfg.train.iters,  # every generation reads on: fresh tokens
-            tokenizer=tokenizer,
-        )
-        trained = trainer.fit()
-        if trainer.accelerator.is_main_process:
-            save_model(trained, gdir / "model", tokenizer=tokenizer)
-            weights = {n: p.detach().cpu() for n, p in trained.named_parameters() if n in covered}
-            new_masks = magnitude_prune(weights, prev_masks, cfg.prune_fraction, g + 1, cfg.prune_scope,
-                                        ties=cfg.prune_ties, seed=cfg.train.seed + g)
-            connectome = Connectome.from_model(
-                trained, new_masks,
-                meta={"kind": "connectome", "generation": g, "rounds": g + 1, "prune_fraction": cfg.prune_fraction,
-                      "prune_scope": cfg.prune_scope, "profile": profile.name},
-            )
-            connectome.save(gdir / "connectome.cmask")
-            table = connectome.density_table()
-            table.insert(0, "generation", g)
-            layout.write_csv_atomic(table, gdir / "density.csv")
-            trainer.cleanup_state()
-            final_val = trainer.curve[-1]["val_loss"] if trainer.curve else None
-            layout.write_json_atomic(
-                gdir / "done.json",
-                {"generation": g, "density": connectome.density(), "val_loss": final_val,
-                 "seconds": round(time.time() - t0, 1), "iters": cfg.train.iters,
-                 "data": trainer.data_coverage(), "fingerprint": fp, "settings": settings},
-            )
-        trainer.accelerator.wait_for_everyone()
-        connectome = Connectome.load(gdir / "connectome.cmask")
-        previous = fp
-    final = layout.final_connectome_path(root)
-    if connectome is not None and trainer_is_main():
-        connectome.save(final)
+    steps = generation_steps(profile)[:generations]
+    connectome = None
+    for g, step in enumerate(steps):
+        connectome = run_generation(profile, g, step, progress=progress, on_iteration=on_iteration, fresh=fresh)
     return connectome
 
 
-def trainer_is_main() -> bool:
-    from accelerate import PartialState
+def run_generation(profile: Profile, g: int, step: Step | None = None, progress: bool = True, on_iteration=None,
+                   fresh: bool = False) -> Connectome:
+    """Run generation ``g`` of the outer loop (generation g-1 must be finished); return its
+    connectome. The last generation's connectome is also the run's final connectome."""
+    cfg, root = profile.evolve, profile.run_root
+    steps = generation_steps(profile)
+    step = step or steps[g]
+    if g > 0 and steps[g - 1].status() != "done":
+        raise FileNotFoundError(f"generation {g} starts from generation {g - 1}, which is not finished with these "
+                                f"settings ({steps[g - 1].folder}): run connectome step {steps[g - 1].id} first")
+    rewind_path = root / "evolve" / "rewind.safetensors"
 
-    return PartialState().is_main_process
+    def build() -> TrainingSpec:
+        model = build_model(profile, cfg.train.seed + g)
+        snapshots = {}
+        if g > 0:
+            previous = Connectome.load(steps[g - 1].folder / "connectome.cmask")
+            if cfg.reset == "rewind":
+                from safetensors.torch import load_file
+
+                rewind_survivors(model, previous.masks, load_file(str(rewind_path)))
+            else:
+                previous.init_model(model, cfg.reset_value)
+        elif cfg.reset == "rewind":
+            snapshots[cfg.rewind_iter] = _keep_rewind_state(rewind_path)
+        return TrainingSpec(
+            model, cfg.train, load_corpus_tokens("outer", profile.data, progress=progress),
+            load_corpus_tokens("val", profile.data, progress=progress), profile_tokenizer(profile.data, progress=False),
+            desc=f"evolve gen {g}/{cfg.generations - 1}", masks=None if g == 0 else previous.masks,
+            record={"generation": g}, data_offset=g * cfg.train.iters,  # every generation reads on: fresh tokens
+            snapshot_iters=snapshots)
+
+    def prune(trained, trainer) -> dict:
+        covered = prunable_parameters(trained, cfg.prune_include, cfg.prune_exclude)
+        prev_masks = (full_masks(covered) if g == 0
+                      else Connectome.load(steps[g - 1].folder / "connectome.cmask").masks)
+        weights = {n: p.detach().cpu() for n, p in covered.items()}
+        new_masks = magnitude_prune(weights, prev_masks, cfg.prune_fraction, g + 1, cfg.prune_scope,
+                                    ties=cfg.prune_ties, seed=cfg.train.seed + g)
+        connectome = Connectome.from_model(
+            trained, new_masks,
+            meta={"kind": "connectome", "generation": g, "rounds": g + 1, "prune_fraction": cfg.prune_fraction,
+                  "prune_scope": cfg.prune_scope, "profile": profile.name},
+        )
+        connectome.save(step.folder / "connectome.cmask")
+        table = connectome.density_table()
+        table.insert(0, "generation", g)
+        layout.write_csv_atomic(table, step.folder / "density.csv")
+        return {"density": connectome.density(), "iters": cfg.train.iters}
+
+    run_training_step(step, build, fresh=fresh, progress=progress, on_iteration=on_iteration, after=prune)
+    connectome = Connectome.load(step.folder / "connectome.cmask")
+    if g == cfg.generations - 1 and is_main_process():
+        connectome.save(layout.final_connectome_path(root))  # byte-identical to the generation's file
+    return connectome
+
+
+def _keep_rewind_state(path: Path):
+    """A snapshot callback that saves generation 0's weights at ``rewind_iter`` (atomically)."""
+    def keep(state, path=path):
+        from safetensors.torch import save_file
+
+        with layout.atomic_file(path) as tmp:
+            save_file({k: v.contiguous() for k, v in state.items()}, tmp)
+    return keep
 
 
 def load_final_connectome(profile: Profile) -> Connectome:
@@ -197,6 +163,24 @@ def load_final_connectome(profile: Profile) -> Connectome:
     return Connectome.load(path)
 
 
+# ------------------------------------------------------------------------------ the inner loop
+def final_connectome_sha(profile: Profile) -> str:
+    """SHA-256 of the run's final connectome file (``FileNotFoundError`` if evolve has not run)."""
+    path = layout.final_connectome_path(profile.run_root)
+    if not path.exists():
+        raise FileNotFoundError(
+            f"no connectome at {path}: run the outer loop first (connectome evolve --profile {profile.name})")
+    return file_sha256(path)
+
+
+def develop_step(profile: Profile, init: str, seed: int) -> Step:
+    """The step of inner model (``init``, ``seed``); for the connectome and random inits its
+    settings include the SHA-256 of the final connectome (which must exist)."""
+    sha = final_connectome_sha(profile) if init in ("connectome", "random") else None
+    ddir = layout.develop_dir(profile.run_root, init, seed)
+    return Step("develop", ddir.name, ddir, profile.run_root, inner_settings(profile, init, seed, sha))
+
+
 def develop_one(profile: Profile, init: str, seed: int, progress: bool = True, on_iteration=None,
                 fresh: bool = False) -> Path:
     """Train one inner-loop model (``init`` in connectome/random/dense) with ``seed``; return its folder.
@@ -204,72 +188,36 @@ def develop_one(profile: Profile, init: str, seed: int, progress: bool = True, o
     A finished model is reused only if its settings -- and, for the connectome and random inits,
     the SHA-256 of the connectome file -- are the current ones; otherwise
     :class:`StaleResultError`, or with ``fresh=True`` the model is trained again."""
-    with run_lock(profile.run_root, "develop", enabled=trainer_is_main()):
-        return _develop_one(profile, init, seed, progress, on_iteration, fresh)
-
-
-def _develop_one(profile: Profile, init: str, seed: int, progress: bool, on_iteration, fresh: bool) -> Path:
     cfg = profile.develop
-    ddir = layout.develop_dir(profile.run_root, init, seed)
-    connectome, connectome_sha = None, None
-    if init in ("connectome", "random"):
-        connectome = load_final_connectome(profile)
-        connectome_sha = file_sha256(layout.final_connectome_path(profile.run_root))
-    settings = inner_settings(profile, init, seed, connectome_sha)
-    fp = fingerprint(settings)
-    if _reuse_or_clear(ddir, settings, fp, f"inner model {ddir.name} ({ddir})", fresh, "it"):
-        return ddir
-    inner = load_corpus_tokens("inner", profile.data, progress=progress)
-    val = load_corpus_tokens("val", profile.data, progress=progress)
-    tokenizer = profile_tokenizer(profile.data, progress=False)
-    model = build_model(profile, seed)
-    masks = None
-    if connectome is not None:
-        if init == "random":
-            connectome = connectome.random_control(seed)
-        connectome.init_model(model, cfg.init_value)
-        masks = connectome.masks
-    if trainer_is_main():
-        layout.write_json_atomic(
-            ddir / "run.json",
-            {"init": init, "label": layout.INIT_LABELS[init], "seed": seed, "profile": profile.name,
-             "iters": cfg.train.iters, "density": None if masks is None else connectome.density(),
-             "connectome_sha256": connectome_sha, "fingerprint": fp, "settings": settings},
-        )
-    train_cfg = _with_seed(cfg.train, seed)
-    t0 = time.time()
-    trainer = Trainer(model, train_cfg, inner, val, ddir, masks=masks, desc=f"develop {init} s{seed}",
-                      on_iteration=on_iteration, progress=progress, tokenizer=tokenizer)
-    trained = trainer.fit()
-    if trainer.accelerator.is_main_process:
-        save_model(trained, ddir / "model", tokenizer=tokenizer)
-        trainer.cleanup_state()
-        layout.write_json_atomic(
-            ddir / "done.json",
-            {"init": init, "seed": seed, "seconds": round(time.time() - t0, 1),
-             "val_loss": trainer.curve[-1]["val_loss"] if trainer.curve else None,
-             "data": trainer.data_coverage(), "fingerprint": fp, "settings": settings},
-        )
-    trainer.accelerator.wait_for_everyone()
-    return ddir
+    step = develop_step(profile, init, seed)
 
+    def build() -> TrainingSpec:
+        model = build_model(profile, seed)
+        masks, density = None, None
+        if init in ("connectome", "random"):
+            connectome = load_final_connectome(profile)
+            if init == "random":
+                connectome = connectome.random_control(seed)
+            connectome.init_model(model, cfg.init_value)
+            masks, density = connectome.masks, connectome.density()
+        return TrainingSpec(
+            model, with_seed(cfg.train, seed), load_corpus_tokens("inner", profile.data, progress=progress),
+            load_corpus_tokens("val", profile.data, progress=progress), profile_tokenizer(profile.data, progress=False),
+            desc=f"develop {init} s{seed}", masks=masks, record={"init": init, "seed": int(seed)},
+            run_record={"label": INIT_LABELS[init], "profile": profile.name, "iters": cfg.train.iters,
+                        "density": density, "connectome_sha256": step.settings["connectome_sha256"]})
 
-def _with_seed(train_cfg, seed: int):
-    import dataclasses
-
-    return dataclasses.replace(train_cfg, seed=int(seed))
+    run_training_step(step, build, fresh=fresh, progress=progress, on_iteration=on_iteration)
+    return step.folder
 
 
 def develop(profile: Profile, inits: list[str] | None = None, seeds: list[int] | None = None, progress: bool = True,
             fresh: bool = False) -> list[Path]:
     """Train every (init, seed) inner-loop model of the profile (or the given subset); ``fresh``
     retrains the models whose settings or connectome changed instead of stopping."""
-    out = []
-    with run_lock(profile.run_root, "develop", enabled=trainer_is_main()):
-        for seed in seeds if seeds is not None else profile.develop.seeds:
-            for init in inits if inits is not None else profile.develop.inits:
-                out.append(_develop_one(profile, init, seed, progress, None, fresh))
-    return out
+    return [develop_one(profile, init, seed, progress=progress, fresh=fresh)
+            for seed in (seeds if seeds is not None else profile.develop.seeds)
+            for init in (inits if inits is not None else profile.develop.inits)]
 
 
 def evolution_summary(profile: Profile) -> pd.DataFrame:

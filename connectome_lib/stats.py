@@ -21,8 +21,9 @@ items drawn and because of the training seeds. This module reports both, on the 
 * :func:`summarize_items` -- per model type: mean over seeds, seed SE and the bootstrap CI
   over items, side by side.
 * :func:`compare_models` -- every pair of model types on one measure of a per-item table, with
-  the verdict rule in its docstring; :func:`check_ordering` -- the paper's ordering
-  Connectome >= NoConnectome >= RandomConnectome on a measure.
+  the verdict rule in its docstring.
+* :func:`seed_mean_se` -- the mean, standard error and number of seeds of a value per group:
+  the one "mean ± SE over seeds" of every table and takeaway.
 
 Per-item tables are long: one row per (model type, seed, item), with a ``label`` column (model
 type), ``seed``, ``item`` and the measure (0/1 correctness, a log-likelihood, a surprisal...).
@@ -41,8 +42,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-MODEL_TYPES = ("Connectome", "NoConnectome", "RandomConnectome")
-PAPER_ORDER = ("Connectome", "NoConnectome", "RandomConnectome")  # best first, as the paper claims
+from .registry import PAPER_ORDER
+
 VERDICTS = ("better", "worse", "indistinguishable")
 
 
@@ -295,6 +296,25 @@ def mde_t(sd: float, n: int, alpha: float = 0.05, power: float = 0.80) -> float:
     return float(optimize.brentq(shortfall, 0.0, hi, xtol=1e-12 * sd))
 
 
+# ---------------------------------------------------------------- mean ± SE over seeds
+
+def seed_mean_se(df: pd.DataFrame, by: Sequence[str], value: str = "value", *, sort: bool = False) -> pd.DataFrame:
+    """Mean and standard error over seeds of ``value`` per group of ``by``: columns ``*by,
+    mean, se, n_seeds``, one row per group.
+
+    ``se`` is the sample standard deviation over the group's rows (one per seed) divided by
+    ``sqrt(n_seeds)``, NaN for a single seed; NaN values are not counted. Groups come in the
+    order they first appear (``sort=True``: sorted by ``by``)."""
+    by = list(by)
+    missing = [c for c in [*by, value] if c not in df.columns]
+    if missing:
+        raise ValueError(f"seed_mean_se: the table lacks the column(s) {missing}")
+    g = df.groupby(by, sort=sort)[value]
+    out = g.agg(mean="mean", sd="std", n_seeds="count").reset_index()
+    out["se"] = out["sd"] / np.sqrt(out["n_seeds"])
+    return out[[*by, "mean", "se", "n_seeds"]]
+
+
 # ---------------------------------------------------------------- per-model summaries
 
 def summarize_items(
@@ -356,7 +376,7 @@ def compare_models(
     measure: str,
     *,
     target: str | None = None,
-    models: Sequence[str] = MODEL_TYPES,
+    models: Sequence[str] = PAPER_ORDER,
     higher_is_better: bool = True,
     config: StatsConfig = StatsConfig(),
     label_col: str = "label",
@@ -510,7 +530,8 @@ def _columns(xa, xb, y) -> tuple[np.ndarray, ...]:
 
 def _r_difference(n_seeds: int):
     def stat(*arrays, axis=-1):
-        diffs = [pearson_r(arrays[3 * s], arrays[3 * s + 2], axis) - pearson_r(arrays[3 * s + 1], arrays[3 * s + 2], axis)
+        diffs = [pearson_r(arrays[3 * s], arrays[3 * s + 2], axis)
+                 - pearson_r(arrays[3 * s + 1], arrays[3 * s + 2], axis)
                  for s in range(n_seeds)]
         return np.mean(diffs, axis=0)
 
@@ -534,70 +555,3 @@ def _correlation_permutation_p(xa, xb, y, cfg: StatsConfig) -> float:
         exceed += int(np.sum(np.abs(null) >= abs(observed) - 1e-12 * max(1.0, abs(observed))))
         done += k
     return float((exceed + 1) / (cfg.n_resamples + 1))
-
-
-# ---------------------------------------------------------------- the paper's ordering
-
-@dataclass(frozen=True)
-class OrderingCheck:
-    """Whether a measure follows an ordering of model types (best first).
-
-    ``holds_in_means`` -- the means are in the order (ties allowed); ``confirmed`` -- every
-    adjacent step is a significant "better" under :func:`compare_models`' rule; ``violations``
-    -- adjacent steps where the later model is significantly better than the earlier one.
-    """
-
-    measure: str
-    order: tuple[str, ...]
-    means: dict
-    holds_in_means: bool
-    confirmed: bool
-    violations: tuple[str, ...]
-    steps: pd.DataFrame
-
-    @property
-    def summary(self) -> str:
-        chain = " >= ".join(f"{m} ({self.means[m]:.4g})" for m in self.order)
-        if self.violations:
-            status = "violated: " + "; ".join(self.violations)
-        elif self.confirmed:
-            status = "confirmed (every step significant)"
-        elif self.holds_in_means:
-            status = "holds in the means, not every step significant"
-        else:
-            status = "not in this order in the means, no step significantly reversed"
-        return f"{self.measure}: {chain} -- {status}"
-
-
-def check_ordering(comparisons: pd.DataFrame, measure: str | None = None, order: Sequence[str] = PAPER_ORDER,
-                   higher_is_better: bool | None = None) -> OrderingCheck:
-    """Check ``order[0] >= order[1] >= ...`` on a :func:`compare_models` table (one measure)."""
-    df = comparisons if measure is None else comparisons[comparisons["measure"] == measure]
-    if df.empty:
-        raise ValueError(f"no comparisons for measure {measure!r}")
-    measure = measure or str(df["measure"].iloc[0])
-    hib = df.attrs.get("higher_is_better", True) if higher_is_better is None else higher_is_better
-    means, steps = {}, []
-    for _, r in df.iterrows():
-        means[r["a"]], means[r["b"]] = r["mean_a"], r["mean_b"]
-    missing = [m for m in order if m not in means]
-    if missing:
-        raise ValueError(f"comparisons for {measure!r} lack model type(s) {missing}")
-    for hi, lo in zip(order[:-1], order[1:]):
-        row = df[(df["a"] == hi) & (df["b"] == lo)]
-        flipped = row.empty
-        if flipped:
-            row = df[(df["a"] == lo) & (df["b"] == hi)]
-        if row.empty:
-            raise ValueError(f"no comparison of {hi!r} with {lo!r} for {measure!r}")
-        r = row.iloc[0]
-        verdict = r["verdict"]
-        if flipped and verdict != "indistinguishable":
-            verdict = "worse" if verdict == "better" else "better"
-        steps.append(dict(higher=hi, lower=lo, effect=-r["effect"] if flipped else r["effect"], verdict=verdict))
-    steps_df = pd.DataFrame(steps)
-    sign = 1 if hib else -1
-    in_means = all(sign * (means[h] - means[l]) >= 0 for h, l in zip(order[:-1], order[1:]))
-    violations = tuple(f"{s['lower']} better than {s['higher']}" for s in steps if s["verdict"] == "worse")
-    confirmed = all(s["verdict"] == "better" for s in steps)
-    return OrderingCheck(measure, tuple(order), means, in_means, confirmed, violations, steps_df)

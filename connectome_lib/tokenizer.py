@@ -25,6 +25,7 @@ from pathlib import Path
 from transformers import GPT2TokenizerFast, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from .paths import data_path
+from .sources import iter_documents, resolve_source
 
 EOT_TOKEN_ID = 50256  # GPT-2's <|endoftext|>
 EOT = "<|endoftext|>"
@@ -45,7 +46,9 @@ def _finish(tok: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
     return tok
 
 
-def load_tokenizer(source: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None) -> PreTrainedTokenizerBase:
+def load_tokenizer(
+    source: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None
+) -> PreTrainedTokenizerBase:
     """Load a tokenizer.
 
     ``source`` is ``None`` (GPT-2's files in the data directory, see :mod:`connectome_lib.paths`),
@@ -99,8 +102,6 @@ def train_bpe(texts, vocab_size: int) -> PreTrainedTokenizerFast:
 
 def _bpe_texts(data_cfg, max_chars: int):
     """The outer corpus's documents, in file order, until ``max_chars`` characters."""
-    from .data import iter_documents, resolve_source
-
     source = resolve_source(data_cfg.outer, data_cfg.data_dir)
     n = 0
     for text in iter_documents(source, data_cfg.text_field):
@@ -116,8 +117,6 @@ def _bpe_texts(data_cfg, max_chars: int):
 def bpe_folder(data_cfg) -> Path:
     """Where the BPE of ``data_cfg`` is (or will be) cached."""
     import tokenizers
-
-    from .data import resolve_source
 
     source = resolve_source(data_cfg.outer, data_cfg.data_dir)
     key = hashlib.sha256(

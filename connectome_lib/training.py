@@ -40,7 +40,7 @@ from tqdm import tqdm
 
 from .config import TrainConfig
 from .data import BatchSampler, validation_batches
-from .layout import checkpoint_dir, write_json_atomic
+from .layout import atomic_file, atomic_folder, checkpoint_dir, write_json_atomic
 
 
 class NonFiniteLossError(RuntimeError):
@@ -79,7 +79,8 @@ def build_optimizers(model: torch.nn.Module, cfg: TrainConfig, fused: bool = Fal
     params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     extra = {"fused": True} if fused else {}
     if cfg.optimizer == "adamw":
-        opts = [torch.optim.AdamW([p for _, p in params], lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay, **extra)]
+        opts = [torch.optim.AdamW([p for _, p in params], lr=cfg.lr, betas=betas, weight_decay=cfg.weight_decay,
+                                  **extra)]
     elif cfg.optimizer == "muon_adamw":
         block = [p for n, p in params if p.ndim == 2 and ".h." in n]
         other = [p for n, p in params if not (p.ndim == 2 and ".h." in n)]
@@ -128,7 +129,8 @@ class Trainer:
     ):
         self.cfg = cfg
         self.out_dir = Path(out_dir)
-        self.accelerator = accelerator or Accelerator(mixed_precision=_mixed_precision(cfg), cpu=not torch.cuda.is_available())
+        self.accelerator = accelerator or Accelerator(mixed_precision=_mixed_precision(cfg),
+                                                      cpu=not torch.cuda.is_available())
         self.train_tokens = train_tokens
         self.tokenizer = tokenizer  # saved into every checkpoint folder, so each is complete
         self.seq_len = model.config.block_size
@@ -300,13 +302,10 @@ class Trainer:
 
     def _write_curve(self) -> None:
         if self.accelerator.is_main_process and self.curve:
-            path = self.out_dir / "curve.csv"
-            tmp = path.with_suffix(".csv.tmp")
-            with open(tmp, "w", newline="") as f:
+            with atomic_file(self.out_dir / "curve.csv") as tmp, open(tmp, "w", newline="") as f:
                 w = csv.DictWriter(f, fieldnames=list(self.curve[0]))
                 w.writeheader()
                 w.writerows(self.curve)
-            os.replace(tmp, path)
 
     def fit(self) -> torch.nn.Module:
         """Train to ``cfg.iters`` iterations (resuming if a saved state exists); return the model."""
@@ -319,14 +318,16 @@ class Trainer:
         tokens_per_iter = cfg.batch_size * cfg.grad_accum * self.seq_len * acc.num_processes
         if self.iteration == 0:
             if cfg.val_every > 0:  # the starting point of every learning curve
-                self.curve.append(dict(iteration=0, tokens=0, train_loss=float("nan"), val_loss=round(self.evaluate_val(), 6),
+                self.curve.append(dict(iteration=0, tokens=0, train_loss=float("nan"),
+                                       val_loss=round(self.evaluate_val(), 6),
                                        lr_factor=round(lr_factor(0, cfg), 6), seconds=0.0))
                 self._write_curve()
             if 0 in ckpts:
                 self._save_checkpoint(0)
             if 0 in self.snapshot_iters:
                 self.snapshot_iters[0]({n: p.detach().cpu().clone() for n, p in self.raw_model.named_parameters()})
-        bar = tqdm(total=cfg.iters, initial=self.iteration, desc=self.desc, disable=not (self.progress and acc.is_main_process), unit="it")
+        bar = tqdm(total=cfg.iters, initial=self.iteration, desc=self.desc,
+                   disable=not (self.progress and acc.is_main_process), unit="it")
         t0, last_loss = time.time(), float("nan")
         pending = torch.zeros((), device=acc.device)
         n_pending = 0
@@ -390,17 +391,11 @@ def save_model(model: torch.nn.Module, folder: str | os.PathLike, tokenizer=None
     ``AutoTokenizer.from_pretrained(folder)`` load it without ``connectome_lib`` (e.g. lm-eval).
     """
     folder = Path(folder)
-    tmp = folder.with_name(folder.name + ".tmp")
-    if tmp.exists():
-        shutil.rmtree(tmp)
     model = getattr(model, "_orig_mod", model)  # torch.compile wrapper
-    with _quiet_transformers():
+    with atomic_folder(folder) as tmp, _quiet_transformers():
         model.save_pretrained(str(tmp))
         if tokenizer is not None:
             tokenizer.save_pretrained(str(tmp))
-    if folder.exists():
-        shutil.rmtree(folder)
-    os.replace(tmp, folder)
     return folder
 
 

@@ -17,41 +17,22 @@ family of comparisons, and state the smallest difference the run could have dete
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from . import layout
-from .stats import MODEL_TYPES, StatsConfig, apply_holm, compare_models
+from .registry import CLAIM_MEASURES, CONNECTOME, CONTROLS, PAPER_ORDER
+from .stats import StatsConfig, apply_holm, compare_models, summarize_items
+
+# The measures tested are the registry's :data:`~connectome_lib.registry.CLAIM_MEASURES`: each
+# names its claim (``m.claim``, e.g. "HellaSwag acc_norm"), the task whose per-item table holds
+# it, the per-item column (``m.item_column``), the columns that identify an item (``m.item``),
+# for correlations the column it is correlated with (``m.target``) and ``m.higher_is_better``.
 
 
-@dataclass(frozen=True)
-class Measure:
-    """A measure with per-item outcomes: where its items come from and how to read them."""
-
-    name: str  # shown in tables, e.g. "HellaSwag acc_norm"
-    task: str  # evaluation task whose per-item table holds it
-    column: str  # per-item value (0/1 correctness, a loss, a surprisal)
-    higher_is_better: bool = True
-    target: str | None = None  # for correlations: the column the value is correlated with
-    item: tuple[str, ...] = ("item",)  # columns that identify an item
-
-
-MEASURES: tuple[Measure, ...] = (
-    Measure("validation loss", "perplexity", "loss", higher_is_better=False),
-    Measure("HellaSwag acc_norm", "hellaswag", "correct_acc_norm_chars"),
-    Measure("MMLU acc", "mmlu", "correct_acc"),
-    Measure("BLiMP acc", "blimp", "correct_acc"),
-    Measure("reading times r", "futrell2018", "surprisal_bits", target="rt", item=("item", "zone")),
-)
-
-#: the paper's ordering, best first
-PAPER_ORDER = ("Connectome", "NoConnectome", "RandomConnectome")
-
-
-def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=MEASURES) -> pd.DataFrame:
+def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=CLAIM_MEASURES) -> pd.DataFrame:
     """Per-item outcomes of every final model: columns ``measure, label, init, seed, item,
     value`` (and ``target`` for correlations). The final model of a training folder is its
     highest evaluated iteration; models or tasks without a per-item table are left out."""
@@ -66,11 +47,11 @@ def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=MEASURES
             if not path.exists():
                 continue
             t = pd.read_csv(path)
-            if m.column not in t:
+            if m.item_column not in t:
                 continue
             item = t[list(m.item)].astype(str).agg("/".join, axis=1) if len(m.item) > 1 else t[m.item[0]].astype(str)
-            part = pd.DataFrame({"measure": m.name, "label": r.label, "init": r.init, "seed": int(r.seed),
-                                 "item": item, "value": t[m.column].to_numpy(float)})
+            part = pd.DataFrame({"measure": m.claim, "label": r.label, "init": r.init, "seed": int(r.seed),
+                                 "item": item, "value": t[m.item_column].to_numpy(float)})
             part["target"] = t[m.target].to_numpy(float) if m.target else np.nan
             parts.append(part.dropna(subset=["value"]))
     if not parts:
@@ -78,7 +59,7 @@ def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=MEASURES
     return pd.concat(parts, ignore_index=True)
 
 
-def verdict_table(items: pd.DataFrame, measures=MEASURES, config: StatsConfig = StatsConfig()) -> pd.DataFrame:
+def verdict_table(items: pd.DataFrame, measures=CLAIM_MEASURES, config: StatsConfig = StatsConfig()) -> pd.DataFrame:
     """Every pair of model types on every measure, with one Holm family over all rows.
 
     Adds ``paper_expects`` (the sign the paper's ordering predicts for ``a - b`` in the
@@ -87,12 +68,12 @@ def verdict_table(items: pd.DataFrame, measures=MEASURES, config: StatsConfig = 
     the other way round, ``unresolved`` when the two cannot be told apart."""
     rows = []
     for m in measures:
-        sub = items[items["measure"] == m.name]
+        sub = items[items["measure"] == m.claim]
         if sub["label"].nunique() < 2:
             continue
-        df = compare_models(sub, "value", target="target" if m.target else None, models=MODEL_TYPES,
+        df = compare_models(sub, "value", target="target" if m.target else None, models=PAPER_ORDER,
                             higher_is_better=m.higher_is_better, config=config)
-        df["measure"] = m.name  # compare_models names the column it compared; name the measure
+        df["measure"] = m.claim  # compare_models names the column it compared; name the measure
         df["higher_is_better"] = m.higher_is_better
         rows.append(df)
     if not rows:
@@ -115,19 +96,21 @@ def claim_summary(verdicts: pd.DataFrame) -> pd.DataFrame:
     """The paper's claim, Connectome >= each control, per measure in plain words."""
     rows = []
     for measure, sub in verdicts.groupby("measure", sort=False):
-        for control in ("NoConnectome", "RandomConnectome"):
-            r = sub[((sub["a"] == "Connectome") & (sub["b"] == control)) | ((sub["b"] == "Connectome") & (sub["a"] == control))]
+        for control in CONTROLS:
+            r = sub[((sub["a"] == CONNECTOME) & (sub["b"] == control))
+                    | ((sub["b"] == CONNECTOME) & (sub["a"] == control))]
             if r.empty:
                 continue
             r = r.iloc[0]
-            sign = 1 if r["a"] == "Connectome" else -1  # effect of Connectome - control
+            sign = 1 if r["a"] == CONNECTOME else -1  # effect of Connectome - control
             effect = sign * r["effect"]
-            connectome_better = (r["verdict"] == "better") == (r["a"] == "Connectome") and r["verdict"] != "indistinguishable"
+            connectome_better = ((r["verdict"] == "better") == (r["a"] == CONNECTOME)
+                                 and r["verdict"] != "indistinguishable")
             if r["verdict"] == "indistinguishable":
                 status = "cannot be told apart"
             else:
                 status = "holds" if connectome_better else "does not hold"
-            rows.append({"measure": measure, "claim": f"Connectome ≥ {control}", "status": status,
+            rows.append({"measure": measure, "claim": f"{CONNECTOME} ≥ {control}", "status": status,
                          "effect": effect, "ci_low": sign * (r["ci_low"] if sign > 0 else r["ci_high"]),
                          "ci_high": sign * (r["ci_high"] if sign > 0 else r["ci_low"]),
                          "p_holm": r["p_items_holm"], "mde": r["mde"], "higher_is_better": r["higher_is_better"]})
@@ -152,7 +135,8 @@ def verdict_markdown(claims: pd.DataFrame, n_seeds: int, profile: str) -> str:
         for r in sub.itertuples():
             better = "lower" if not r.higher_is_better else "higher"
             detail = (f"no difference larger than {r.mde:.3f} was detectable" if status == "cannot be told apart"
-                      else f"difference {_fmt(r.effect)} ({better} is better), 95 % CI [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}], "
+                      else f"difference {_fmt(r.effect)} ({better} is better), "
+                           f"95 % CI [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}], "
                            f"Holm-adjusted p = {r.p_holm:.2g}")
             items.append(f"{r.claim} on {r.measure}: {detail}")
         lines.append(f"**{title}** — " + "; ".join(items) + ".")
@@ -165,18 +149,16 @@ def verdict_markdown(claims: pd.DataFrame, n_seeds: int, profile: str) -> str:
     return "\n\n".join([head, *lines])
 
 
-def scorecard_frame(items: pd.DataFrame, summary: pd.DataFrame | None = None, measures=MEASURES) -> pd.DataFrame:
+def scorecard_frame(items: pd.DataFrame, measures=CLAIM_MEASURES) -> pd.DataFrame:
     """Per measure and model type: mean over seeds of the per-seed metric with a bootstrap CI
     over items, and the paper's direction (for :func:`connectome_lib.plots.scorecard`)."""
-    from .stats import summarize_items
-
     rows = []
     for m in measures:
-        sub = items[items["measure"] == m.name]
+        sub = items[items["measure"] == m.claim]
         if sub.empty:
             continue
         s = summarize_items(sub, "value", target="target" if m.target else None)
-        s["measure"] = m.name
+        s["measure"] = m.claim
         s["paper_direction"] = "higher" if m.higher_is_better else "lower"
         rows.append(s)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()

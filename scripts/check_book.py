@@ -97,7 +97,7 @@ const done = arguments[arguments.length - 1];
         scrollWidth: document.documentElement.scrollWidth, viewport: vw,
         height: document.documentElement.scrollHeight, title: document.title});
 })();
-"""
+"""  # noqa: E501  (JavaScript sent to the browser verbatim; wrapping it would change the string)
 
 
 @dataclass
@@ -225,7 +225,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(shots)
     shots.mkdir(parents=True)
     pages = sorted(p for p in html_root.rglob("*.html")
-                   if p.name not in SKIP and not any(part.startswith(("_", ".")) for part in p.relative_to(html_root).parts))
+                   if p.name not in SKIP
+                   and not any(part.startswith(("_", ".")) for part in p.relative_to(html_root).parts))
     profile_dir = tempfile.mkdtemp(prefix="check-book-chromium-")
     start = time.time()
     driver = make_driver(args.width, profile_dir)

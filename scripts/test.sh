@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # Set up the environment and run every test:
+#   0. the linter (ruff, configured in pyproject.toml) over the library, tests, scripts and notebooks;
 #   1. the library's unit and end-to-end tests (pytest);
 #   2. the stage notebooks at the smoke profile under nbval, comparing their key numbers with the
 #      committed references in tests/nbval/ within the tolerances measured across CPU kernels,
@@ -19,6 +20,9 @@ SCRATCH="$PWD/.cache/test"
 rm -rf "$SCRATCH"
 mkdir -p "$SCRATCH/book"
 export CONNECTOME_RUNS_DIR="$SCRATCH/runs" CONNECTOME_RESULTS_DIR="$SCRATCH/results"
+
+echo "== 0/4 lint (ruff)"
+ruff check .
 
 echo "== 1/4 library tests"
 python -m pytest tests -q -ra -p no:cacheprovider --ignore=tests/nbval "$@"

@@ -4,6 +4,7 @@
   fixed table indexed by the current token, so every score can be computed by hand.
 * :func:`tiny_gpt2` -- a seeded ``GPT2LMHeadModel(n_layer=2, n_embd=64, n_head=2)``.
 * :func:`tiny_connectome_gpt` -- the paper's GPT at the same tiny size.
+* :func:`tiny_run_overrides` -- the smoke profile shrunk to seconds, for tests that run stages.
 """
 
 from __future__ import annotations
@@ -73,3 +74,20 @@ def direct_loglik(model, context_ids, continuation_ids) -> float:
     with torch.no_grad():
         loss = model(input_ids=ids, labels=labels).loss
     return -loss.item() * len(continuation_ids)
+
+
+def tiny_run_overrides(runs, cache, **extra) -> dict:
+    """Overrides that shrink the smoke profile to seconds: 2 generations of a 1-layer, 16-wide
+    model on a few thousand tokens, one inner seed; ``extra`` adds or replaces keys."""
+    o = {
+        "runs_dir": str(runs), "data.cache_dir": str(cache),
+        "data.outer_max_tokens": 20000, "data.inner_max_tokens": 10000, "data.val_max_tokens": 3000,
+        "model.n_layer": 1, "model.n_embd": 16, "model.block_size": 16,
+        "evolve.generations": 2, "evolve.train.iters": 4, "evolve.train.warmup_iters": 1,
+        "evolve.train.decay_iters": 1, "evolve.train.val_every": 2, "evolve.train.save_state_every": 2,
+        "develop.seeds": [0], "develop.train.iters": 4, "develop.train.warmup_iters": 1,
+        "develop.train.decay_iters": 1, "develop.train.val_every": 2, "develop.train.checkpoint_every": 2,
+        "develop.train.save_state_every": 2,
+    }
+    o.update(extra)
+    return o

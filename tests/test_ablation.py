@@ -129,5 +129,8 @@ def test_train_ablation_end_to_end(tiny_profile):
     tests = ablation.ablation_tests(items)
     assert list(tests["a"]) == ["random", "random_lm_head"] and set(tests["b"]) == {"connectome"}
     mean = items.groupby("model")["loss"].mean()
-    assert tests.set_index("a").loc["random_lm_head", "effect"] == pytest.approx(mean["random_lm_head"] - mean["connectome"])
-    assert tests["p_items_holm"].between(0, 1).all() and set(tests["verdict"]) <= {"better", "worse", "indistinguishable"}
+    assert tests.set_index("a").loc["random_lm_head", "effect"] == pytest.approx(
+        mean["random_lm_head"] - mean["connectome"]
+    )
+    assert tests["p_items_holm"].between(0, 1).all()
+    assert set(tests["verdict"]) <= {"better", "worse", "indistinguishable"}

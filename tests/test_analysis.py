@@ -31,56 +31,24 @@ def write_curve(root, init, seed, tokens, losses):
                   "val_loss": losses, "lr_factor": 1.0, "seconds": 0.0}).to_csv(d / "curve.csv", index=False)
 
 
-def test_data_efficiency_mean_and_se_from_curves(tmp_path):
+def test_learning_curves_per_seed_rows_of_every_found_seed(tmp_path):
     write_curve(tmp_path, "connectome", 0, [0, 100, 200], [10.0, 6.0, 5.0])
-    write_curve(tmp_path, "connectome", 1, [0, 100, 200], [10.0, 8.0, 7.0])
     write_curve(tmp_path, "dense", 0, [0, 100, 200], [11.0, 7.0, 4.0])
     write_curve(tmp_path, "dense", 1, [0, 100, 200], [11.0, 7.0, 6.0])
-    df = analysis.data_efficiency(tmp_path, inits=["connectome", "dense"], seeds=[0, 1])
-    assert list(df.columns) == ["init", "label", "iteration", "tokens", "mean", "se", "n_seeds"]
-    c = df[df["label"] == "Connectome"].set_index("tokens")
-    assert c.loc[100, "mean"] == pytest.approx(7.0)
-    assert c.loc[100, "se"] == pytest.approx(math.sqrt(2) / math.sqrt(2))  # sd of (6, 8) = sqrt(2)
-    assert c.loc[0, "se"] == pytest.approx(0.0)
-    assert (df["n_seeds"] == 2).all()
-    n = df[df["label"] == "NoConnectome"].set_index("tokens")
-    assert n.loc[200, "mean"] == pytest.approx(5.0) and n.loc[200, "se"] == pytest.approx(1.0)
-    # per-seed rows for paired tests
     curves = analysis.learning_curves(tmp_path, ["dense"], [0, 1])
-    assert len(curves) == 6 and set(curves["seed"]) == {0, 1}
+    assert list(curves.columns) == ["init", "label", "seed", "iteration", "tokens", "val_loss"]
+    assert len(curves) == 6 and set(curves["seed"]) == {0, 1} and set(curves["label"]) == {"NoConnectome"}
     # by default every seed folder found, of the inits that have any
-    found = analysis.data_efficiency(tmp_path)
-    pd.testing.assert_frame_equal(found, df)
+    found = analysis.learning_curves(tmp_path)
+    assert len(found) == 9 and set(found["label"]) == {"Connectome", "NoConnectome"}
     with pytest.raises(FileNotFoundError, match="no learning curves"):
-        analysis.data_efficiency(tmp_path / "empty")
+        analysis.learning_curves(tmp_path / "empty")
 
 
-def test_data_efficiency_missing_curve_names_the_file(tmp_path):
+def test_learning_curves_missing_curve_names_the_file(tmp_path):
     write_curve(tmp_path, "connectome", 0, [0, 100], [10.0, 6.0])
     with pytest.raises(FileNotFoundError, match=r"random_s0[/\\]curve.csv"):
-        analysis.data_efficiency(tmp_path, inits=["connectome", "random"], seeds=[0])
-
-
-def test_reading_time_efficiency_filters_task_metric_and_inner_models():
-    rows = []
-    for init, label, base in (("connectome", "Connectome", 0.1), ("dense", "NoConnectome", 0.2)):
-        for seed, bump in ((0, 0.0), (1, 0.02)):
-            for it in (0, 50):
-                rows.append(dict(model=f"{init}_s{seed}", init=init, label=label, seed=seed, iteration=it,
-                                 task="futrell2018", metric="r", value=base + bump + it / 1000, n=10256))
-                rows.append(dict(model=f"{init}_s{seed}", init=init, label=label, seed=seed, iteration=it,
-                                 task="futrell2018", metric="r_n_tokens", value=9.0, n=10256))
-                rows.append(dict(model=f"{init}_s{seed}", init=init, label=label, seed=seed, iteration=it,
-                                 task="blimp", metric="accuracy", value=9.0, n=100))
-    rows.append(dict(model="gpt2", init="gpt2", label="gpt2", seed=0, iteration=0, task="futrell2018",
-                     metric="r", value=9.0, n=10256))
-    df = analysis.reading_time_efficiency(pd.DataFrame(rows), tokens_per_iteration=64)
-    assert len(df) == 4 and set(df["label"]) == {"Connectome", "NoConnectome"}
-    row = df[(df["label"] == "Connectome") & (df["iteration"] == 50)].iloc[0]
-    assert row["mean"] == pytest.approx(0.16) and row["tokens"] == 3200
-    assert row["se"] == pytest.approx(0.01) and row["n_seeds"] == 2
-    with pytest.raises(ValueError, match="no evaluation rows"):
-        analysis.reading_time_efficiency(pd.DataFrame(rows), metric="nope")
+        analysis.learning_curves(tmp_path, inits=["connectome", "random"], seeds=[0])
 
 
 # -------------------------------------------------------------- row density vs frequency
@@ -126,24 +94,6 @@ def test_row_density_rejects_counts_of_another_vocabulary(tiny_model):
         analysis.row_density_vs_frequency(c, c.random_control(0), np.ones(50), np.ones(97))
 
 
-# ------------------------------------------------------------------------- mask structure
-def test_row_column_dispersion_random_vs_row_pruned(tiny_model):
-    c = random_connectome(tiny_model, 0.5, 1)
-    d = analysis.row_column_dispersion(c, c.random_control(2))
-    # hypergeometric chance variance: a random mask has dispersion ~1; over K lines the ratio is
-    # ~ chi2(K - 1) / K, SD ~ sqrt(2 / K): allow 5 SD
-    lines = np.array([tiny_model.get_parameter(n).shape[0 if a == "row" else 1] for n, a in zip(d["tensor"], d["axis"])])
-    tol = 5 * np.sqrt(2 / lines)
-    assert ((d["dispersion"] - 1).abs() < tol).all()
-    assert ((d["random_dispersion"] - 1).abs() < tol).all()
-    masks = {n: m.clone() for n, m in c.masks.items()}
-    masks["lm_head.weight"] = torch.zeros_like(masks["lm_head.weight"])
-    masks["lm_head.weight"][::2] = True   # every other row fully kept, density 49/97
-    rows = analysis.row_column_dispersion(Connectome.from_model(tiny_model, masks)).set_index(["tensor", "axis"])
-    assert rows.loc[("lm_head.weight", "row"), "dispersion"] > 10
-    assert rows.loc[("lm_head.weight", "column"), "variance"] == pytest.approx(0.0)
-
-
 # ----------------------------------------------------------------------- survivor overlap
 def test_survivor_share_is_chance_for_independent_masks_and_one_for_identical(tiny_model):
     a = random_connectome(tiny_model, 0.6, 10)
@@ -167,7 +117,9 @@ def test_jaccard_vs_chance_for_a_random_control_and_identical_masks(tiny_model):
     # intersection ~ Binomial over the union: tolerance from its SD
     tol = analysis.binomial_tolerance(j.loc["all", "chance"], int(j.loc["all", "union"]))
     assert abs(j.loc["all", "jaccard"] - j.loc["all", "chance"]) < tol
-    assert abs(j.loc["all", "sign_agreement"] - 0.5) < analysis.binomial_tolerance(0.5, int(j.loc["all", "intersection"]))
+    assert abs(j.loc["all", "sign_agreement"] - 0.5) < analysis.binomial_tolerance(
+        0.5, int(j.loc["all", "intersection"])
+    )
     same = analysis.jaccard_vs_chance(c, c)
     assert (same["jaccard"] == 1.0).all() and (same["sign_agreement"] == 1.0).all()
 
@@ -263,3 +215,74 @@ def test_survivor_overlap_on_a_synthetic_run(tmp_path, tiny_model):
     d = final.density()
     assert jr["chance"] == pytest.approx(d * d / (2 * d - d * d))
     assert abs(jr["observed"] - jr["chance"]) < analysis.binomial_tolerance(jr["chance"], int(jr["n"]))
+
+
+# ------------------------------------------------------------------------------ stage tables
+TENSOR = "transformer.h.0.mlp.c_fc.weight"
+
+
+def _conn(mask: np.ndarray, signs: np.ndarray) -> Connectome:
+    return Connectome({TENSOR: torch.tensor(mask, dtype=torch.bool)}, {TENSOR: torch.tensor(signs, dtype=torch.int8)})
+
+
+def _generations():
+    """Three nested generations of a 2x5 tensor: 10 -> 8 -> 4 kept; one survivor's sign flips
+    between gen 0 and 1 (1 of 8 shared), none between gen 1 and 2."""
+    m0 = np.ones((2, 5), bool)
+    s0 = np.ones((2, 5), np.int8)
+    m1 = m0.copy()
+    m1[0, :2] = False
+    s1 = s0.copy()
+    s1[1, 4] = -1
+    m2 = m1.copy()
+    m2[1, :4] = False
+    return [_conn(m0, s0), _conn(m1, s1 * m1), _conn(m2, s1 * m2)]
+
+
+def test_sign_flips_counts_kept_share_and_flipped_signs():
+    t = analysis.sign_flips(_generations())
+    assert list(t["generation"]) == [1, 2]
+    assert t["kept_of_previous"].tolist() == pytest.approx([0.8, 0.5])
+    assert t["sign_flips"].tolist() == pytest.approx([1 / 8, 0.0])
+
+
+def test_sign_flips_pools_survivors_over_tensors_as_the_analysis_does():
+    """A big tensor with no flip and a small one whose only survivor flips: pooled over the 11
+    survivors 1/11 flip (a mean over the two tensors would say 0.5), the same number as the
+    ``all`` row of analysis.sign_agreement shows on the analyses page."""
+    big, small = "transformer.h.0.mlp.c_fc.weight", "transformer.h.0.attn.c_proj.weight"
+    m_big, m_small = torch.ones(2, 5, dtype=torch.bool), torch.tensor([[True, False]])
+    s_big = torch.ones(2, 5, dtype=torch.int8)
+    before = Connectome({big: m_big, small: m_small}, {big: s_big, small: torch.tensor([[1, 0]], dtype=torch.int8)})
+    after = Connectome({big: m_big, small: m_small}, {big: s_big, small: torch.tensor([[-1, 0]], dtype=torch.int8)})
+    flips = analysis.sign_flips([before, after])["sign_flips"].item()
+    assert flips == pytest.approx(1 / 11)
+    pooled = analysis.sign_agreement(before, after).set_index("kind").loc["all", "agreement"]
+    assert flips == pytest.approx(1 - pooled)
+
+
+def test_sign_flips_takes_a_mapping_and_needs_two_generations():
+    gens = dict(zip([3, 4, 5], _generations()))
+    assert list(analysis.sign_flips(gens)["generation"]) == [4, 5]
+    with pytest.raises(ValueError, match="two generations"):
+        analysis.sign_flips(_generations()[:1])
+
+
+def test_connectome_overview_density_and_positive_share():
+    mask = np.array([[1, 1, 0, 0]], bool)
+    c = Connectome({TENSOR: torch.tensor(mask)}, {TENSOR: torch.tensor([[1, -1, 0, 0]], dtype=torch.int8)})
+    t = analysis.connectome_overview({"Connectome": c})
+    assert t.loc["overall density", "Connectome"] == pytest.approx(0.5)
+    assert t.loc["mean share of positive signs", "Connectome"] == pytest.approx(0.5)
+
+
+def test_density_by_kind_sums_counts_per_kind_and_generation():
+    d = pd.DataFrame({"generation": [0, 0, 1, 1], "kind": ["c_fc", "c_fc", "c_fc", "wte"],
+                      "numel": [10, 30, 40, 10], "kept": [8, 24, 16, 5]})
+    t = analysis.density_by_kind(d)
+    assert t.loc["c_fc", "after gen 0"] == pytest.approx(0.8)
+    assert t.loc["c_fc", "after gen 1"] == pytest.approx(0.4)
+    assert t.loc["wte", "after gen 1"] == pytest.approx(0.5)
+    assert np.isnan(t.loc["wte", "after gen 0"])
+    with pytest.raises(ValueError, match="kind"):
+        analysis.density_by_kind(d.drop(columns="kind"))

@@ -82,3 +82,57 @@ def test_profile_file_path_and_extends(tmp_path):
     bad.write_text("modle: {n_layer: 2}\n")
     with pytest.raises(ConfigError, match="did you mean 'model'"):
         load_profile(str(bad))
+
+
+def test_one_loader_for_profiles_and_evaluation_options():
+    from connectome_lib.evals.config import EvalConfig, EvalConfigError, apply_overrides
+
+    p = load_profile("smoke", ["evals.tasks=hellaswag,mmlu", "evals.limit=5", "develop.inits=connectome,dense"])
+    assert p.evals.tasks == ["hellaswag", "mmlu"] and p.evals.limit == 5 and p.develop.inits == ["connectome", "dense"]
+    assert apply_overrides(EvalConfig(), ["tasks=hellaswag,mmlu", "limit=5"]) == EvalConfig(tasks=["hellaswag", "mmlu"],
+                                                                                           limit=5)
+    with pytest.raises(ConfigError, match="unknown configuration key 'evals.limt'; did you mean 'limit'"):
+        load_profile("smoke", {"evals.limt": 3})
+    with pytest.raises(ConfigError, match="evals.limit: expected an integer"):
+        load_profile("smoke", {"evals.limit": "many"})
+    with pytest.raises(EvalConfigError, match="unknown EvalConfig field 'limt'; did you mean 'limit'"):
+        apply_overrides(EvalConfig(), ["limt=3"])
+    with pytest.raises(ConfigError, match="did you mean 'hellaswag'"):  # an EvalConfigError is a ConfigError
+        load_profile("smoke", {"evals.tasks": ["hellaswg"]})
+    assert issubclass(EvalConfigError, ConfigError) and issubclass(EvalConfigError, ValueError)
+
+
+def test_eval_config_of_a_profile():
+    from connectome_lib.config import eval_config
+
+    p = load_profile("smoke", {"data.tokenizer": None, "data.data_dir": "/some/data", "model.vocab_size": 50304})
+    cfg = eval_config(p, limit=3)
+    assert cfg.limit == 3 and cfg.data_dir == "/some/data" and cfg.tokenizer is None
+    assert cfg.brain_limit == p.evals.brain_limit
+
+
+def test_resolve_folders_precedence(tmp_path, monkeypatch):
+    from connectome_lib.config import resolve_folders
+
+    root = tmp_path / "project"
+    monkeypatch.delenv("CONNECTOME_RUNS_DIR", raising=False)
+    monkeypatch.delenv("CONNECTOME_CACHE_DIR", raising=False)
+    monkeypatch.delenv("CONNECTOME_RESULTS_DIR", raising=False)
+    p = load_profile("smoke", {"data.data_dir": "mydata"})
+    r = resolve_folders(p, root=root)  # the profile's values, relative to the project root
+    assert r.run_root == root / "runs" / "smoke" and r.results_dir == root / "results" / "smoke"
+    assert r.profile.data.cache_dir == str(root / ".cache" / "tokens")
+    assert r.profile.data.data_dir == str(root / "mydata")
+    assert p.runs_dir == "runs"  # the loaded profile is left as it is
+    monkeypatch.setenv("CONNECTOME_RUNS_DIR", "env-runs")
+    monkeypatch.setenv("CONNECTOME_CACHE_DIR", str(tmp_path / "env-cache"))
+    monkeypatch.setenv("CONNECTOME_RESULTS_DIR", "env-results")
+    r = resolve_folders(p, root=root)  # the environment beats the profile
+    assert r.run_root == root / "env-runs" / "smoke" and r.results_dir == root / "env-results" / "smoke"
+    assert r.profile.data.cache_dir == str(tmp_path / "env-cache")
+    r = resolve_folders(p, runs_dir=tmp_path / "flag", cache_dir="c", results_dir="res", root=root)  # flags beat it
+    assert r.run_root == tmp_path / "flag" / "smoke" and r.profile.data.cache_dir == str(root / "c")
+    assert r.results_dir == root / "res" / "smoke"
+    over = {"runs_dir": "mine", "data.cache_dir": "my-cache"}  # so do explicit overrides
+    r = resolve_folders(load_profile("smoke", over), root=root, overrides=over)
+    assert r.run_root == root / "mine" / "smoke" and r.profile.data.cache_dir == str(root / "my-cache")

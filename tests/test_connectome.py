@@ -1,6 +1,5 @@
 """The connectome object: building, random control, overlap, init, compact and safe I/O."""
 
-import numpy as np
 import pytest
 import torch
 
@@ -48,7 +47,9 @@ def test_wrong_model_is_rejected(tiny_model):
     other = ConnectomeGPTForCausalLM(ConnectomeGPTConfig(vocab_size=97, n_layer=2, n_head=2, n_embd=32, block_size=16))
     with pytest.raises(ConnectomeError, match="shape"):
         c.init_model(other)
-    longer_ctx = ConnectomeGPTForCausalLM(ConnectomeGPTConfig(vocab_size=97, n_layer=2, n_head=2, n_embd=16, block_size=32))
+    longer_ctx = ConnectomeGPTForCausalLM(
+        ConnectomeGPTConfig(vocab_size=97, n_layer=2, n_head=2, n_embd=16, block_size=32)
+    )
     with pytest.raises(ConnectomeError, match="another model config"):
         c.init_model(longer_ctx)
 

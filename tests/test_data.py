@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from connectome_lib.data import (
-    load_corpus_tokens, resolve_source, token_cache_path, training_batch, validation_batches, window_offsets,
+    BatchSampler,
+    load_corpus_tokens,
+    resolve_source,
+    token_cache_path,
+    validation_batches,
+    window_offsets,
 )
 from connectome_lib.paths import DataMissingError, data_path
 from connectome_lib.tokenizer import EOT_TOKEN_ID, load_tokenizer
@@ -33,7 +38,8 @@ def test_tokenise_with_manifest_and_eot_separators(tmp_path):
     cfg = _cfg(tmp_path, corpus)
     tokens = load_corpus_tokens("outer", cfg, progress=False)
     tok = load_tokenizer()
-    expected = tok("Hello world.")["input_ids"] + [EOT_TOKEN_ID] + tok("A second document here.")["input_ids"] + [EOT_TOKEN_ID]
+    expected = (tok("Hello world.")["input_ids"] + [EOT_TOKEN_ID]
+                + tok("A second document here.")["input_ids"] + [EOT_TOKEN_ID])
     assert tokens.dtype == np.uint16 and tokens.tolist() == expected
     manifest = json.loads(token_cache_path("outer", cfg).with_suffix(".json").read_text())
     assert manifest["n_tokens"] == len(expected) and manifest["n_documents"] == 2
@@ -43,7 +49,8 @@ def test_tokenise_with_manifest_and_eot_separators(tmp_path):
     # verified reuse, and a changed corpus is re-tokenised (new cache key)
     load_corpus_tokens("outer", cfg, progress=False, verify=True)
     old = token_cache_path("outer", cfg)
-    import os, time
+    import os
+    import time
     _write_corpus(corpus, ["Changed."])
     os.utime(corpus, (time.time() + 5, time.time() + 5))
     assert token_cache_path("outer", cfg) != old
@@ -78,21 +85,22 @@ def test_default_data_dir_is_shared_data():
 
 def test_batches_are_pure_functions_of_their_coordinates():
     tokens = np.arange(1000, dtype=np.uint16)
-    a = training_batch(tokens, 16, 4, seed=1, iteration=5)
+    sampler = BatchSampler(tokens, 16, 4, seed=1, mode="random")
+    a = sampler.batch(5)
     assert a.shape == (4, 17) and (a[:, 1:] - a[:, :-1] == 1).all()
-    assert (a == training_batch(tokens, 16, 4, seed=1, iteration=5)).all()
-    assert not (a == training_batch(tokens, 16, 4, seed=1, iteration=6)).all()
+    assert (a == BatchSampler(tokens, 16, 4, seed=1, mode="random").batch(5)).all()
+    assert not (a == sampler.batch(6)).all()
     assert not np.array_equal(window_offsets(1000, 16, 4, 1, 5, rank=0), window_offsets(1000, 16, 4, 1, 5, rank=1))
     val = validation_batches(tokens, 16, 4, 3)
     assert len(val) == 3 and val[0][0, 0] == 0 and val[0][1, 0] == 16
     with pytest.raises(ValueError, match="too short"):
-        training_batch(np.arange(10, dtype=np.uint16), 16, 2, 0, 0)
+        BatchSampler(np.arange(10, dtype=np.uint16), 16, 2, 0, "random").batch(0)
 
 
 # ---------------------------------------------------------------------------- batch sampling
 import torch  # noqa: E402
 
-from connectome_lib.data import BatchSampler, unigram_entropy  # noqa: E402
+from connectome_lib.data import unigram_entropy  # noqa: E402
 
 
 @pytest.mark.parametrize("mode", ["sequential", "shuffled", "random"])
@@ -126,7 +134,8 @@ def test_random_mode_with_offset_zero_is_the_previous_behaviour():
     tokens = np.arange(5000, dtype=np.uint16)
     old = window_offsets(len(tokens), 32, 6, 11, 4, 1, 0)
     assert np.array_equal(BatchSampler(tokens, 32, 6, 11, "random").starts(4, 1), old)
-    assert torch.equal(training_batch(tokens, 32, 6, 11, 4, 1), BatchSampler(tokens, 32, 6, 11, "random").batch(4, 1))
+    batch = BatchSampler(tokens, 32, 6, 11, "random").batch(4, 1)
+    assert torch.equal(batch, torch.stack([torch.arange(o, o + 33) for o in old]))
     cov = BatchSampler(tokens, 32, 6, 11, "random").coverage(3, vocab_size=5000)
     assert 0 < cov["distinct_tokens"] <= cov["target_tokens"] == 3 * 6 * 32
     assert cov["vocab_types_seen"] == cov["distinct_tokens"]  # every token of arange is its own type

@@ -48,7 +48,9 @@ def bpe():
 @pytest.fixture(scope="module")
 def model(bpe):
     torch.manual_seed(0)
-    return ConnectomeGPTForCausalLM(ConnectomeGPTConfig(vocab_size=len(bpe), n_layer=2, n_embd=64, n_head=2, block_size=128)).eval()
+    return ConnectomeGPTForCausalLM(
+        ConnectomeGPTConfig(vocab_size=len(bpe), n_layer=2, n_embd=64, n_head=2, block_size=128)
+    ).eval()
 
 
 def test_the_tokenizer_is_not_gpt2s(bpe):

@@ -5,6 +5,7 @@ from collections import Counter
 import numpy as np
 import pytest
 import torch
+from evals_helpers import tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 from connectome_lib.evals.baselines import (
     brain_length_baselines,
@@ -13,7 +14,6 @@ from connectome_lib.evals.baselines import (
     reading_time_baselines,
     untrained_like,
 )
-from evals_helpers import tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 
 def test_untrained_like_is_a_seeded_fresh_model_of_the_same_config():

@@ -4,12 +4,12 @@ against a hand-computed forward pass, ties, per-item table, regression."""
 import numpy as np
 import pytest
 import torch
+from evals_helpers import tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 from connectome_lib.evals.blimp import evaluate_blimp, load_blimp, sentence_request
 from connectome_lib.evals.config import EvalConfig
 from connectome_lib.evals.tasks import TaskContext, run_task
 from connectome_lib.paths import DataMissingError
-from evals_helpers import tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 
 def hand_loglik(model, tok, text: str) -> float:
@@ -32,7 +32,9 @@ def test_request_is_space_plus_sentence_after_eos():
     req = sentence_request(tok, "Many girls sang.")
     assert req.context_ids == (50256,)
     assert req.continuation_ids == tuple(tok(" Many girls sang.")["input_ids"])
-    assert sentence_request(tok, "Many girls sang.", leading_space=False).continuation_ids == tuple(tok("Many girls sang.")["input_ids"])
+    assert sentence_request(tok, "Many girls sang.", leading_space=False).continuation_ids == tuple(
+        tok("Many girls sang.")["input_ids"]
+    )
     assert req.continuation_ids[0] != tok("Many")["input_ids"][0]  # " Many" is another token than "Many"
 
 

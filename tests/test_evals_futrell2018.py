@@ -3,8 +3,8 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 import torch
+from evals_helpers import tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 from connectome_lib.evals.futrell2018 import (
     evaluate_futrell2018,
@@ -20,7 +20,6 @@ from connectome_lib.evals.futrell2018 import (
 from connectome_lib.evals.results import TaskResult
 from connectome_lib.evals.scoring import token_surprisals
 from connectome_lib.paths import DataMissingError
-from evals_helpers import tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 
 def test_words_in_reading_order_with_rts():

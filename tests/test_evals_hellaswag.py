@@ -3,12 +3,12 @@ per-item table, equality with a direct loss computation, regression."""
 
 import numpy as np
 import pytest
+from evals_helpers import direct_loglik, tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 from connectome_lib.evals.hellaswag import evaluate_hellaswag, load_hellaswag
 from connectome_lib.evals.multiple_choice import ChoicePredictions, add_choice_metrics, indices_hash, seeded_sample
 from connectome_lib.evals.results import TaskResult
 from connectome_lib.paths import DataMissingError
-from evals_helpers import direct_loglik, tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 
 def test_acc_and_both_normalisations_by_hand():
@@ -83,7 +83,8 @@ def test_regression_20_sampled_items_tiny_connectome_gpt():
     assert round(res.value("acc"), 4) == 0.25
     assert round(res.value("acc_norm_chars"), 4) == 0.3
     assert round(res.value("acc_norm_tokens"), 4) == 0.15
-    assert [res.value(f"chosen_frac/{k}") for k in range(4)] == pytest.approx([0.3, 0.2, 0.35, 0.15])  # headline: tokens
+    # headline: tokens
+    assert [res.value(f"chosen_frac/{k}") for k in range(4)] == pytest.approx([0.3, 0.2, 0.35, 0.15])
     assert res.value("acc_norm") == res.value("acc_norm_tokens")
     assert res.value("degenerate") == 0.0
 

@@ -4,17 +4,17 @@ import re
 
 import numpy as np
 import pytest
+from evals_helpers import tiny_connectome_gpt, tokenizer
 
 from connectome_lib.evals.language_units import (
-    unit_table,
     build_localizer,
     candidate_sentences,
     evaluate_language_units,
     nonword_string,
     selectivity,
     top_units,
+    unit_table,
 )
-from evals_helpers import tiny_connectome_gpt, tokenizer
 
 TEXT = ("It was a bright cold day in April, and the clocks were striking thirteen. Short one. "
         "The quick brown fox jumps over the lazy dog near the old mill. 3 numbers are not allowed here at all today.")

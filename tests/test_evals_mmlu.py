@@ -5,6 +5,7 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from evals_helpers import tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 from connectome_lib.evals.mmlu import (
     evaluate_mmlu,
@@ -16,7 +17,6 @@ from connectome_lib.evals.mmlu import (
     stratified_sample,
 )
 from connectome_lib.paths import DataMissingError
-from evals_helpers import tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 REC = {"subject": "high_school_physics", "question": " What is 2+2? \n", "choices": ["1", "4", "3", "5"], "answer": 1}
 

@@ -5,9 +5,9 @@ import math
 import numpy as np
 import pytest
 import torch
+from evals_helpers import BigramLM, random_table, tiny_gpt2
 
 from connectome_lib.evals.perplexity import evaluate_perplexity
-from evals_helpers import BigramLM, random_table, tiny_gpt2
 
 
 def test_bigram_loss_by_hand():
@@ -29,7 +29,9 @@ def test_equals_the_models_own_loss():
     x = torch.from_numpy(tokens.astype(np.int64))
     with torch.no_grad():
         losses = [
-            torch.nn.functional.cross_entropy(model(input_ids=x[i * 32:(i + 1) * 32][None]).logits[0], x[i * 32 + 1:(i + 1) * 32 + 1]).item()
+            torch.nn.functional.cross_entropy(
+                model(input_ids=x[i * 32:(i + 1) * 32][None]).logits[0], x[i * 32 + 1:(i + 1) * 32 + 1]
+            ).item()
             for i in range(2)
         ]
     assert res.value("loss") == pytest.approx(np.mean(losses), rel=1e-5)

@@ -6,12 +6,12 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from evals_helpers import tiny_connectome_gpt, tokenizer
 
 from connectome_lib.evals import runner
 from connectome_lib.evals.cli import add_parser, main
 from connectome_lib.evals.config import EvalConfig, apply_overrides
-from connectome_lib.evals.runner import COLUMNS, evaluate, evaluate_model, evaluate_run, find_targets
-from evals_helpers import tiny_connectome_gpt, tokenizer
+from connectome_lib.evals.runner import COLUMNS, evaluate_model, evaluate_run, find_targets
 
 CFG = EvalConfig(tasks=["perplexity", "hellaswag"], limit=3, progress=False)
 VAL = np.random.default_rng(0).integers(0, 50257, 2000).astype(np.uint16)
@@ -99,7 +99,8 @@ def test_config_overrides():
 def test_cli_standalone_and_as_subcommand(run_root, capsys):
     model_dir = run_root / "develop" / "connectome_s1" / "model"
     out = run_root / "cli" / "results.csv"
-    assert main([str(model_dir), "--tasks", "hellaswag", "--limit", "2", "--results", str(out), "--set", "progress=false"]) == 0
+    assert main([str(model_dir), "--tasks", "hellaswag", "--limit", "2", "--results", str(out),
+                 "--set", "progress=false"]) == 0
     assert pd.read_csv(out)["iteration"].unique().tolist() == [200]
     parser = argparse.ArgumentParser(prog="connectome")
     add_parser(parser.add_subparsers(dest="command"))

@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from evals_helpers import BigramLM, direct_loglik, random_table, tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 from connectome_lib.evals import scoring
 from connectome_lib.evals.perplexity import summed_cross_entropy
@@ -18,7 +19,6 @@ from connectome_lib.evals.scoring import (
     sliding_windows,
     token_surprisals,
 )
-from evals_helpers import BigramLM, direct_loglik, random_table, tiny_connectome_gpt, tiny_gpt2, tokenizer
 
 
 def test_context_window_reads_every_config_name():
@@ -56,7 +56,8 @@ def test_bigram_loglik_by_hand():
 def test_batch_size_and_order_do_not_change_scores():
     model = tiny_gpt2()
     rng = np.random.default_rng(0)
-    reqs = [LoglikRequest(tuple(rng.integers(0, 50000, rng.integers(1, 20))), tuple(rng.integers(0, 50000, rng.integers(1, 6))), 1)
+    reqs = [LoglikRequest(tuple(rng.integers(0, 50000, rng.integers(1, 20))),
+                          tuple(rng.integers(0, 50000, rng.integers(1, 6))), 1)
             for _ in range(13)]
     a = [r.loglik for r in score_requests(model, reqs, batch_size=1, progress=False)]
     b = [r.loglik for r in score_requests(model, reqs, batch_size=5, progress=False)]
@@ -238,7 +239,8 @@ def test_logits_at_passes_positions_only_when_supported():
 
         def forward(self, input_ids, attention_mask=None, logits_to_keep=0):
             seen.append(logits_to_keep)
-            return SimpleNamespace(logits=torch.randn(*input_ids.shape, 5)[:, logits_to_keep if torch.is_tensor(logits_to_keep) else slice(None)])
+            keep = logits_to_keep if torch.is_tensor(logits_to_keep) else slice(None)
+            return SimpleNamespace(logits=torch.randn(*input_ids.shape, 5)[:, keep])
 
     ids = torch.zeros(2, 6, dtype=torch.long)
     assert scoring.logits_at(Spy(), ids, torch.tensor([2, 3, 5])).shape == (2, 3, 5)

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from evals_helpers import tiny_connectome_gpt, tokenizer
 
 from connectome_lib.evals.ridge import ridge_cv_score
 from connectome_lib.evals.tuckute2024 import evaluate_tuckute2024, load_tuckute2024
 from connectome_lib.paths import DataMissingError
-from evals_helpers import tiny_connectome_gpt, tokenizer
 
 
 def test_ridge_recovers_a_linear_answer_and_not_noise():

@@ -26,8 +26,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from evals_helpers import tiny_connectome_gpt, tiny_run_overrides
 
-from connectome_lib import layout, stages
+from connectome_lib import layout, plan, stages
 from connectome_lib.cli import build_parser
 from connectome_lib.config import load_profile
 from connectome_lib.connectome import Connectome
@@ -35,30 +36,25 @@ from connectome_lib.evals import runner
 from connectome_lib.evals.config import EvalConfig
 from connectome_lib.evals.results import TaskResult
 from connectome_lib.evals.runner import evaluate, evaluate_run
-from connectome_lib.fingerprint import (StaleResultError, canonical_json, file_sha256, fingerprint,
-                                        generation_settings, inner_settings, settings_diff)
+from connectome_lib.fingerprint import (
+    StaleResultError,
+    canonical_json,
+    file_sha256,
+    fingerprint,
+    generation_settings,
+    inner_settings,
+    settings_diff,
+)
 from connectome_lib.locking import RunLockedError, run_lock
 from connectome_lib.model import ConnectomeGPTConfig, ConnectomeGPTForCausalLM
 from connectome_lib.pruning import full_masks, magnitude_prune, prunable_parameters
-from evals_helpers import tiny_connectome_gpt
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def _overrides(runs: Path, cache: Path, **extra) -> dict:
     """The smoke profile shrunk to seconds: 2 generations, one tiny model."""
-    o = {
-        "runs_dir": str(runs), "data.cache_dir": str(cache),
-        "data.outer_max_tokens": 20000, "data.inner_max_tokens": 10000, "data.val_max_tokens": 3000,
-        "model.n_layer": 1, "model.n_embd": 16, "model.block_size": 16,
-        "evolve.generations": 2, "evolve.train.iters": 4, "evolve.train.warmup_iters": 1,
-        "evolve.train.decay_iters": 1, "evolve.train.val_every": 2, "evolve.train.save_state_every": 2,
-        "develop.seeds": [0], "develop.train.iters": 4, "develop.train.warmup_iters": 1,
-        "develop.train.decay_iters": 1, "develop.train.val_every": 2, "develop.train.checkpoint_every": 2,
-        "develop.train.save_state_every": 2,
-    }
-    o.update(extra)
-    return o
+    return tiny_run_overrides(runs, cache, **extra)
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +94,8 @@ def test_evolve_with_other_settings_stops_then_fresh_recomputes_downstream(base_
     p = _copy_run(base_run, tmp_path)
     root = p.run_root
     done0 = layout.read_json(layout.generation_dir(root, 0) / "done.json")
-    assert done0["fingerprint"] == fingerprint(done0["settings"]) and done0["settings"]["evolve"]["prune_fraction"] == 0.2
+    assert done0["fingerprint"] == fingerprint(done0["settings"])
+    assert done0["settings"]["evolve"]["prune_fraction"] == 0.2
     old_final = file_sha256(layout.final_connectome_path(root))
     old_density = Connectome.load(layout.final_connectome_path(root)).density()
     # the same settings: nothing is retrained, the final connectome's bytes do not change
@@ -179,7 +176,9 @@ _HOLDER = textwrap.dedent("""
 
 @pytest.mark.slow
 def test_second_process_gets_run_locked_error_at_once(base_run, tmp_path):
-    p = _copy_run(base_run, tmp_path)
+    """Step locks: a second worker on the same step stops at once, naming the holder; a
+    different step of the same run (the cluster fan-out) runs alongside."""
+    p = _copy_run(base_run, tmp_path, **{"develop.seeds": [0, 1]})
     flag = tmp_path / "flags"
     flag.mkdir()
     overrides = _overrides(tmp_path / "runs", base_run / "cache")
@@ -191,21 +190,26 @@ def test_second_process_gets_run_locked_error_at_once(base_run, tmp_path):
             assert proc.poll() is None, proc.communicate()[1][-3000:]
             assert time.time() - t0 < 300, "the holder never started"
             time.sleep(0.1)
-        for attempt in (lambda: stages.evolve(p, progress=False), lambda: stages.develop(p, progress=False),
-                        lambda: evaluate_run(p.run_root, EvalConfig(tasks=["perplexity"], progress=False))):
+        for attempt in (lambda: stages.develop_one(p, "dense", 1, progress=False),
+                        lambda: plan.run_step(p, "develop/dense_s1", progress=False),
+                        lambda: stages.develop(p, inits=["dense"], seeds=[1], progress=False)):
             t1 = time.time()
             with pytest.raises(RunLockedError) as e:
                 attempt()
             assert time.time() - t1 < 10  # no waiting on the lock
             msg = str(e.value)
-            assert "\n" not in msg and str(p.run_root) in msg and f"process {proc.pid}" in msg and "develop" in msg
+            assert "\n" not in msg and "dense_s1" in msg and f"process {proc.pid}" in msg and "develop" in msg
             assert "runs-dir" in msg
+        stages.evolve(p, progress=False)  # other steps are not blocked (here: done, so reused)
+        stages.develop_one(p, "dense", 0, progress=False)  # ... and another inner model trains meanwhile
+        assert layout.is_done(layout.develop_dir(p.run_root, "dense", 0))
+        assert not layout.is_done(layout.develop_dir(p.run_root, "dense", 1))  # the holder is still at it
     finally:
         (flag / "go").write_text("1")
         out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err[-3000:]
     assert layout.is_done(layout.develop_dir(p.run_root, "dense", 1))
-    stages.evolve(p, progress=False)  # the lock is free again
+    stages.develop_one(p, "dense", 1, progress=False)  # the lock is free again (and the step done)
 
 
 def test_lock_is_reentrant_in_one_process_and_released_on_error(tmp_path):
@@ -382,7 +386,8 @@ def test_saving_the_same_connectome_gives_identical_bytes(tmp_path):
     from safetensors import safe_open  # still a valid safetensors file
 
     with safe_open(str(tmp_path / "a.cmask"), framework="numpy") as f:
-        assert set(f.metadata()) == {"connectome", "sha256"} and json.loads(f.metadata()["connectome"])["format_version"] == "2"
+        assert set(f.metadata()) == {"connectome", "sha256"}
+        assert json.loads(f.metadata()["connectome"])["format_version"] == "2"
 
 
 # -------------------------------------------------------------------------------------- sign(0)
@@ -441,7 +446,8 @@ def test_format_1_files_still_load(tmp_path):
         arrays[f"sign::{n}"] = np.packbits(c.signs[n].numpy().reshape(-1)[m] > 0)
     header = json.dumps({"format_version": "1", "shapes": {n: list(c.masks[n].shape) for n in sorted(c.masks)},
                          "model_config": c.model_config, "meta": {"kind": "connectome"}}, sort_keys=True)
-    save_file(arrays, str(tmp_path / "v1.cmask"), metadata={"connectome": header, "sha256": Connectome._checksum(arrays, header)})
+    save_file(arrays, str(tmp_path / "v1.cmask"),
+              metadata={"connectome": header, "sha256": Connectome._checksum(arrays, header)})
     old = Connectome.load(tmp_path / "v1.cmask")
     for n in c.masks:
         assert torch.equal(old.masks[n], c.masks[n])

@@ -15,7 +15,6 @@ import json
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -25,8 +24,8 @@ pytest.importorskip("lm_eval")
 pytest.importorskip("lm_eval.models.huggingface")  # the hf extra: transformers, accelerate, peft
 
 from connectome_lib.evals.hellaswag import load_hellaswag  # noqa: E402
-from connectome_lib.evals.io import read_jsonl  # noqa: E402
 from connectome_lib.evals.multiple_choice import score_choice_items, seeded_sample  # noqa: E402
+from connectome_lib.jsonl import read_jsonl  # noqa: E402
 from connectome_lib.model import ConnectomeGPTConfig, ConnectomeGPTForCausalLM  # noqa: E402
 from connectome_lib.paths import data_path  # noqa: E402
 from connectome_lib.tokenizer import load_tokenizer  # noqa: E402
@@ -68,30 +67,24 @@ print("NO_CONNECTOME_LIB")
 """
 
 
-def test_lm_eval_cli_loads_our_checkpoint_and_agrees_on_hellaswag(tmp_path):
-    torch.manual_seed(0)
-    model = ConnectomeGPTForCausalLM(ConnectomeGPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=256)).eval()
-    tok = load_tokenizer()
-    ckpt = save_model(model, tmp_path / "ckpt", tokenizer=tok)
-
-    # the same seeded sample of items for both scorers
+def run_lm_eval_hellaswag(folder, tmp_path, n_items: int) -> tuple[dict, list[dict]]:
+    """``lm_eval --model hf`` on ``folder`` (``trust_remote_code``, float32, CPU) over the seeded
+    sample of ``n_items`` HellaSwag items, in a fresh process that never imports connectome_lib,
+    offline; returns its results for the task and its per-item samples in item order."""
     records = read_jsonl(data_path("hellaswag"))
-    picked = [records[i] for i in seeded_sample(len(records), N_ITEMS, 0)]
-    items = load_hellaswag(limit=N_ITEMS, seed=0)
-    assert [it.context for it in items] == [r["query"] for r in picked]
+    picked = [records[i] for i in seeded_sample(len(records), n_items, 0)]
     data = tmp_path / "hellaswag_local.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in picked))
     tasks = tmp_path / "tasks"
     tasks.mkdir()
     (tasks / "hellaswag_local.yaml").write_text(TASK_YAML.format(data=data))
-
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", TRANSFORMERS_OFFLINE="1",
                HF_HOME=str(tmp_path / "hf"), HF_MODULES_CACHE=str(tmp_path / "hf_modules"))
     out = tmp_path / "out"
     proc = subprocess.run(
         [sys.executable, "-c", RUN_CLI, "--model", "hf",
-         "--model_args", f"pretrained={ckpt},trust_remote_code=True,dtype=float32",
+         "--model_args", f"pretrained={folder},trust_remote_code=True,dtype=float32",
          "--tasks", "hellaswag_local", "--include_path", str(tasks), "--device", "cpu", "--batch_size", "4",
          "--output_path", str(out), "--log_samples"],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
@@ -102,7 +95,18 @@ def test_lm_eval_cli_loads_our_checkpoint_and_agrees_on_hellaswag(tmp_path):
     (samples_file,) = out.rglob("samples_hellaswag_local_*.jsonl")
     theirs = json.loads(results_file.read_text())["results"]["hellaswag_local"]
     samples = sorted((json.loads(line) for line in samples_file.read_text().splitlines()), key=lambda s: s["doc_id"])
-    assert len(samples) == N_ITEMS
+    assert len(samples) == n_items
+    return theirs, samples
+
+
+def test_lm_eval_cli_loads_our_checkpoint_and_agrees_on_hellaswag(tmp_path):
+    torch.manual_seed(0)
+    model = ConnectomeGPTForCausalLM(ConnectomeGPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=256)).eval()
+    tok = load_tokenizer()
+    ckpt = save_model(model, tmp_path / "ckpt", tokenizer=tok)
+    items = load_hellaswag(limit=N_ITEMS, seed=0)  # the same seeded sample of items for both scorers
+    theirs, samples = run_lm_eval_hellaswag(ckpt, tmp_path, N_ITEMS)
+    assert [s["doc"]["query"] for s in samples] == [it.context for it in items]
 
     preds = score_choice_items(model, tok, items, batch_size=4, progress=False)
     their_ll = np.array([[float(r[0][0]) for r in s["resps"]] for s in samples])

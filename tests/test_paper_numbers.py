@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from connectome_lib.evals.config import ALL_TASKS
-from connectome_lib.layout import INIT_LABELS
-from connectome_lib.paper_numbers import COLUMNS, MODELS, OUR_METRICS, our_metric, paper_results
+from connectome_lib.paper_numbers import COLUMNS, MODELS, paper_results, paper_values
+from connectome_lib.registry import INIT_LABELS
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +100,11 @@ def test_standard_errors(df):
 
 def test_names_match_our_evaluation_package(df):
     assert set(df["task"]) <= set(ALL_TASKS)
-    for (task, metric), _ in df.groupby(["task", "metric"]):
-        ours = OUR_METRICS[(task, metric)]
-        assert ours and all(o.split("/", 1)[0] == task for o in ours)
-        assert our_metric(task, metric) == ours[0]
+
+
+def test_paper_values_filters_and_rejects_unknown():
+    p = paper_values("tuckute2024")
+    assert set(p["task"]) == {"tuckute2024"} and p["layer"].notna().all()
+    assert set(paper_values("perplexity", "loss")["iteration"].dropna()) == {500, 1000, 1500, 2000}
+    with pytest.raises(ValueError, match="no number"):
+        paper_values("nosuchtask")

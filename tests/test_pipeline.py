@@ -1,12 +1,10 @@
-"""The papermill pipeline's checks, and the report helpers the notebooks and the book use."""
+"""The papermill pipeline's checks and the notebooks' set-up."""
 
 import json
 
-import numpy as np
-import pandas as pd
 import pytest
 
-from connectome_lib import pipeline, report
+from connectome_lib import pipeline
 from connectome_lib.config import ConfigError
 from connectome_lib.notebook import project_root, setup
 
@@ -67,36 +65,26 @@ def test_setup_resolves_paths_against_the_project_root(monkeypatch, tmp_path):
     assert cfg.limit == 3 and cfg.data_dir == ctx.profile.data.data_dir
 
 
-def _summary(rows):
-    return pd.DataFrame(rows, columns=["label", "task", "metric", "mean", "n_seeds", "se"])
+def test_a_stage_is_skipped_only_while_this_machines_run_folders_hold_its_steps(tmp_path, monkeypatch):
+    """A committed executed notebook (same parameters, settings and source) is not enough: the
+    stage runs again unless the run folders here hold every step whose results it shows."""
+    from connectome_lib.config import load_profile
 
-
-def test_claim_table_verdicts():
-    s = _summary([
-        ("Connectome", "hellaswag", "acc_norm", 0.30, 4, 0.001),
-        ("RandomConnectome", "hellaswag", "acc_norm", 0.25, 4, 0.001),
-        ("NoConnectome", "hellaswag", "acc_norm", 0.299, 4, 0.001),
-        ("Connectome", "perplexity", "loss", 3.9, 4, 0.01),
-        ("RandomConnectome", "perplexity", "loss", 3.5, 4, 0.01),
-        ("NoConnectome", "perplexity", "loss", 3.9, 1, np.nan),
-    ])
-    t = report.claim_table(s).set_index(["measure", "vs"])
-    assert t.loc[("HellaSwag acc_norm", "RandomConnectome"), "verdict"] == "better"
-    assert t.loc[("HellaSwag acc_norm", "NoConnectome"), "verdict"] == "on par"
-    # lower loss is better: a higher loss than the control is "worse"
-    assert t.loc[("validation loss", "RandomConnectome"), "verdict"] == "worse"
-    assert t.loc[("validation loss", "RandomConnectome"), "advantage"] == pytest.approx(-0.4)
-
-
-def test_mean_se_and_final_rows():
-    df = pd.DataFrame({"model": ["a", "a", "b"], "task": ["t"] * 3, "iteration": [0, 10, 10],
-                       "label": ["X"] * 3, "metric": ["m"] * 3, "value": [9.0, 1.0, 3.0]})
-    final = report.final_rows(df)
-    assert list(final["value"]) == [1.0, 3.0]
-    s = report.mean_se(final, ["label"])
-    assert s.loc[0, "mean"] == 2.0 and s.loc[0, "se"] == pytest.approx(np.std([1, 3], ddof=1) / np.sqrt(2))
-
-
-def test_load_results_explains_a_missing_run(tmp_path):
-    with pytest.raises(FileNotFoundError, match="run the pipeline"):
-        report.load_results(tmp_path)
+    monkeypatch.setenv("CONNECTOME_RUNS_DIR", str(tmp_path / "runs"))
+    params = {"profile": "smoke", "overrides": {}}
+    for stage in (pipeline.stage_by_key("data"), pipeline.stage_by_key("evolution")):
+        src = project_root() / "notebooks" / stage.notebook
+        out = tmp_path / stage.notebook
+        out.write_text(json.dumps({"cells": [], "nbformat": 4, "nbformat_minor": 5, "metadata": {
+            "papermill": {"parameters": params},
+            "connectome": {"stage_fingerprint": pipeline.stage_fingerprint(load_profile("smoke"), src)}}}))
+        current, why = pipeline.stage_is_current(stage, "smoke", {}, out, src)
+        if stage.key == "data":  # it shows no step's results: the notebook alone decides
+            assert current, why
+        else:
+            assert not current and "lack 3 finished step(s)" in why and "evolve/gen_00" in why
+            assert str(tmp_path / "runs" / "smoke") in why
+    data = pipeline.stage_by_key("data")
+    _, why = pipeline.stage_is_current(data, "smoke", {"evolve.generations": 2}, tmp_path / data.notebook,
+                                       project_root() / "notebooks" / data.notebook)
+    assert why == "executed with other parameters"

@@ -13,7 +13,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from connectome_lib import plots  # noqa: E402
+from connectome_lib import plots, registry  # noqa: E402
 
 MODELS = ["Connectome", "RandomConnectome", "NoConnectome"]
 
@@ -25,8 +25,8 @@ def _close_figures():
 
 
 def _summary(task="hellaswag", metric="acc_norm", means=(0.262, 0.255, 0.258), ci=False):
-    rows = [{"label": l, "task": task, "metric": metric, "mean": m, "se": 0.002, "n_seeds": 2}
-            for l, m in zip(MODELS, means)]
+    rows = [{"label": label, "task": task, "metric": metric, "mean": m, "se": 0.002, "n_seeds": 2}
+            for label, m in zip(MODELS, means)]
     df = pd.DataFrame(rows)
     if ci:
         df["ci_low"], df["ci_high"] = df["mean"] - 0.01, df["mean"] + 0.01
@@ -40,15 +40,15 @@ def _tick_sizes(fig) -> list[float]:
 
 
 def _axhline_values(ax) -> list[float]:
-    return [l.get_ydata()[0] for l in ax.get_lines()
-            if len(set(np.atleast_1d(l.get_ydata()))) == 1 and list(l.get_xdata()) == [0, 1]]
+    return [line.get_ydata()[0] for line in ax.get_lines()
+            if len(set(np.atleast_1d(line.get_ydata()))) == 1 and list(line.get_xdata()) == [0, 1]]
 
 
 def test_measure_names_are_words_with_units():
-    assert plots.measure_title("tuckute2024", "r_best").startswith("Brain predictivity")
-    assert "Pearson r" in plots.measure_axis("tuckute2024", "r_best")
-    assert "nats/token" in plots.measure_axis("perplexity", "loss")
-    assert "_" not in plots.measure_title("newtask", "some_metric")
+    assert registry.measure_title("tuckute2024", "r_best").startswith("Brain predictivity")
+    assert "Pearson r" in registry.measure_axis("tuckute2024", "r_best")
+    assert "nats/token" in registry.measure_axis("perplexity", "loss")
+    assert "_" not in registry.measure_title("newtask", "some_metric")
 
 
 def test_zoom_limits_hug_the_data_and_widen_equal_values():
@@ -61,8 +61,8 @@ def test_zoom_limits_hug_the_data_and_widen_equal_values():
 
 def test_metric_bars_zoom_mark_chance_paper_and_item_ci():
     summary = pd.concat([_summary(ci=True), _summary("tuckute2024", "r_best", (0.09, 0.11, 0.06), ci=True)])
-    paper = pd.DataFrame([{"model": l, "task": "hellaswag", "metric": "acc_norm", "value": v, "se": 0.001,
-                           "iteration": np.nan, "layer": np.nan} for l, v in zip(MODELS, (0.276, 0.257, 0.269))])
+    paper = pd.DataFrame([{"model": label, "task": "hellaswag", "metric": "acc_norm", "value": v, "se": 0.001,
+                           "iteration": np.nan, "layer": np.nan} for label, v in zip(MODELS, (0.276, 0.257, 0.269))])
     fig = plots.metric_bars(summary, [("hellaswag", "acc_norm"), ("tuckute2024", "r_best")], paper=paper,
                             baselines={("tuckute2024", "r_best"): 0.216},
                             baseline_labels={("tuckute2024", "r_best"): "sentence length"})
@@ -83,8 +83,9 @@ def test_metric_bars_zoom_mark_chance_paper_and_item_ci():
 
 
 def test_brain_by_layer_integer_ticks_zoom_and_baseline():
-    rows = [{"label": l, "seed": s, "task": "tuckute2024", "metric": f"r_layer{k}", "value": 0.02 + 0.03 * k + 0.01 * s}
-            for l in MODELS for s in (0, 1) for k in range(3)]
+    rows = [{"label": label, "seed": s, "task": "tuckute2024", "metric": f"r_layer{k}",
+             "value": 0.02 + 0.03 * k + 0.01 * s}
+            for label in MODELS for s in (0, 1) for k in range(3)]
     untrained = pd.Series([0.0, 0.01, 0.05], index=[0, 1, 2])
     fig = plots.brain_by_layer(pd.DataFrame(rows), untrained=untrained, baselines={"sentence length": 0.216})
     ax = fig.axes[0]
@@ -96,24 +97,24 @@ def test_brain_by_layer_integer_ticks_zoom_and_baseline():
 
 
 def test_learning_curves_and_metric_vs_iteration_legends_say_model():
-    curves = pd.DataFrame([{"label": l, "seed": s, "iteration": i, "val_loss": 8 - i / 100 + 0.01 * s}
-                           for l in MODELS for s in (0, 1) for i in (0, 100, 200)])
+    curves = pd.DataFrame([{"label": label, "seed": s, "iteration": i, "val_loss": 8 - i / 100 + 0.01 * s}
+                           for label in MODELS for s in (0, 1) for i in (0, 100, 200)])
     ax = plots.learning_curves(curves).axes[0]
     assert ax.get_legend().get_title().get_text() == "model"
     assert ax.get_ylabel() == "validation loss (nats/token)"
-    res = pd.DataFrame([{"label": l, "seed": s, "iteration": i, "task": "futrell2018", "metric": "r",
-                         "value": 0.36 + i / 10000 + 0.001 * s} for l in MODELS for s in (0, 1) for i in (0, 100)])
+    res = pd.DataFrame([{"label": label, "seed": s, "iteration": i, "task": "futrell2018", "metric": "r",
+                         "value": 0.36 + i / 10000 + 0.001 * s} for label in MODELS for s in (0, 1) for i in (0, 100)])
     ax = plots.metric_vs_iteration(res, "futrell2018", "r", baseline=0.357).axes[0]
     assert ax.get_legend().get_title().get_text() == "model"
-    assert ax.get_ylabel() == plots.measure_axis("futrell2018", "r")
+    assert ax.get_ylabel() == registry.measure_axis("futrell2018", "r")
     assert ax.get_ylim()[0] > 0.3, "zoomed, not from 0"
 
 
 def test_learning_curves_vs_paper_one_model_legend_zoomed_paper_axis():
-    curves = pd.DataFrame([{"label": l, "seed": s, "iteration": i, "val_loss": 8 - i / 100 + 0.01 * s}
-                           for l in MODELS for s in (0, 1) for i in (0, 100, 200)])
-    paper = pd.DataFrame([{"model": l, "iteration": i, "value": 3.6 - i / 10000 + 0.02 * k}
-                          for k, l in enumerate(MODELS) for i in (500, 1000, 2000)])
+    curves = pd.DataFrame([{"label": label, "seed": s, "iteration": i, "val_loss": 8 - i / 100 + 0.01 * s}
+                           for label in MODELS for s in (0, 1) for i in (0, 100, 200)])
+    paper = pd.DataFrame([{"model": label, "iteration": i, "value": 3.6 - i / 10000 + 0.02 * k}
+                          for k, label in enumerate(MODELS) for i in (500, 1000, 2000)])
     fig = plots.learning_curves_vs_paper(curves, paper, profile="cpu")
     left, right = fig.axes[:2]
     assert "Paper" in left.get_title() and "cpu profile" in right.get_title()
@@ -176,9 +177,10 @@ def test_row_density_vs_frequency_draws_each_token_and_binned_medians():
     wte, head = fig.axes[:2]
     assert wte.get_title() == "wte" or "wte" in wte.get_title()
     assert "head" in head.get_title() and head.get_xscale() == "log"
-    occurring = int((rows[(rows.tensor == "lm_head.weight") & (rows.connectome == "Connectome")]["count_inner"] > 0).sum())
+    head_rows = rows[(rows.tensor == "lm_head.weight") & (rows.connectome == "Connectome")]
+    occurring = int((head_rows["count_inner"] > 0).sum())
     assert [len(c.get_offsets()) for c in head.collections] == [occurring, occurring], "never-seen tokens left out"
-    lines = {l.get_label(): l for l in head.get_lines()}
+    lines = {line.get_label(): line for line in head.get_lines()}
     conn = lines["Connectome"].get_ydata()
     assert conn[0] > conn[-1] + 0.1, "the connectome's median falls with frequency"
     assert abs(lines["RandomConnectome"].get_ydata()[0] - lines["RandomConnectome"].get_ydata()[-1]) < 0.05
@@ -191,8 +193,8 @@ def test_row_density_vs_frequency_draws_each_token_and_binned_medians():
 
 def _t_stats(n_layers=3, width=50):
     rng = np.random.default_rng(1)
-    return pd.DataFrame([{"label": l, "layer": k, "unit": u, "t": rng.normal(k, 1.0)}
-                         for l in MODELS[:2] for k in range(1, n_layers + 1) for u in range(width)])
+    return pd.DataFrame([{"label": label, "layer": k, "unit": u, "t": rng.normal(k, 1.0)}
+                         for label in MODELS[:2] for k in range(1, n_layers + 1) for u in range(width)])
 
 
 def test_language_unit_map_marks_the_top_units_per_layer():
@@ -217,7 +219,7 @@ def test_language_unit_t_distribution_marks_thresholds():
     ax = plots.language_unit_t_distribution(t, fractions=(0.10,)).axes[0]
     g = t[t.label == "Connectome"].sort_values("t", ascending=False)
     threshold = g["t"].iloc[math.ceil(0.10 * len(g)) - 1]
-    vlines = [l.get_xdata()[0] for l in ax.get_lines()]
+    vlines = [line.get_xdata()[0] for line in ax.get_lines()]
     assert threshold in vlines and 0 in vlines
     assert "Welch t" in ax.get_xlabel()
     assert ax.get_legend().get_title().get_text() == "model"
@@ -227,8 +229,8 @@ def _score_table():
     rows = []
     for measure, direction, means in [("Validation loss", "lower", (6.78, 6.65, 6.58)),
                                       ("HellaSwag accuracy", "higher", (0.262, 0.255, 0.258))]:
-        for l, m in zip(MODELS, means):
-            rows.append({"measure": measure, "label": l, "mean": m, "ci_low": m - 0.004, "ci_high": m + 0.004,
+        for label, m in zip(MODELS, means):
+            rows.append({"measure": measure, "label": label, "mean": m, "ci_low": m - 0.004, "ci_high": m + 0.004,
                          "paper_direction": direction})
     return pd.DataFrame(rows)
 
@@ -272,45 +274,6 @@ def test_every_figure_is_page_width():
         assert fig.dpi == plots.DPI
 
 
-# ------------------------------------------------------------------------------ the book's profile check
-# (connectome_lib.report.check_results_profile guards the book build; it lives with the book's
-# other presentation checks here)
-def _stage(path, profile):
-    import json
-
-    meta = {"papermill": {"parameters": {"profile": profile, "overrides": {}}}} if profile else {}
-    path.write_text(json.dumps({"cells": [], "metadata": meta, "nbformat": 4, "nbformat_minor": 5}))
-
-
-def test_check_results_profile_accepts_matching_and_rejects_mixed(tmp_path, monkeypatch):
-    from connectome_lib.report import ProfileMismatchError, check_results_profile
-
-    _stage(tmp_path / "01_data.ipynb", "gpu")
-    _stage(tmp_path / "02_evolution.ipynb", "gpu")
-    assert check_results_profile(tmp_path, "gpu") == "gpu"
-    monkeypatch.setenv("CONNECTOME_BOOK_PROFILE", "gpu")
-    assert check_results_profile(tmp_path) == "gpu"
-    monkeypatch.delenv("CONNECTOME_BOOK_PROFILE")
-    with pytest.raises(ProfileMismatchError, match=r"'cpu' profile .*01_data.ipynb \(gpu\)"):
-        check_results_profile(tmp_path)  # default cpu
-    _stage(tmp_path / "03_development.ipynb", None)
-    with pytest.raises(ProfileMismatchError, match="03_development.ipynb .<not executed by papermill>"):
-        check_results_profile(tmp_path, "gpu")
-    with pytest.raises(ProfileMismatchError, match="no executed stage notebooks"):
-        check_results_profile(tmp_path / "missing", "cpu")
-
-
-def test_committed_stage_pages_match_the_default_results():
-    from pathlib import Path
-
-    from connectome_lib.report import check_results_profile
-
-    stages = Path(__file__).resolve().parents[1] / "book" / "stages"
-    if not list(stages.glob("*.ipynb")):
-        pytest.skip("no executed stage pages in this checkout")
-    assert check_results_profile(stages, "cpu") == "cpu"
-
-
 def test_style_restores_only_its_own_settings():
     """A figure made by plots must not switch off the notebook's inline display: the style
     context restores the font sizes it set, not rcParams it never touched (such as
@@ -346,3 +309,15 @@ def test_ablation_losses_names_models_and_never_labels_a_line_off_the_axis():
     near = plots.ablation_losses(_ablation_table(), unigram=4.5).axes[0]
     assert "unigram entropy" in [t.get_text() for t in near.get_legend().get_texts()]
     assert min(_tick_sizes(fig)) >= 9
+
+
+def test_learning_curves_against_tokens_with_a_baseline_line():
+    curves = pd.DataFrame({"label": ["Connectome"] * 4, "seed": [0, 0, 1, 1], "iteration": [0, 1, 0, 1],
+                           "tokens": [0, 512, 0, 512], "val_loss": [7.0, 6.0, 7.2, 6.2]})
+    fig = plots.learning_curves(curves, x="tokens", baselines={"unigram entropy": 6.5, "missing": None})
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "inner-loop tokens seen"
+    flat = [line for line in ax.get_lines()
+            if len(set(line.get_ydata())) == 1 and line.get_label() == "unigram entropy"]
+    assert len(flat) == 1 and flat[0].get_ydata()[0] == 6.5
+    assert "missing" not in [t.get_text() for t in ax.get_legend().get_texts()]

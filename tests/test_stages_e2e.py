@@ -92,8 +92,10 @@ def test_lottery_ticket_rewind(tiny_profile):
     stages.evolve(p, progress=False)
     root = p.run_root
     rewind = load_file(str(root / "evolve" / "rewind.safetensors"))
-    at2 = dict(AutoModelForCausalLM.from_pretrained(layout.checkpoint_dir(layout.generation_dir(root, 0), 2)).named_parameters())
-    start1 = dict(AutoModelForCausalLM.from_pretrained(layout.checkpoint_dir(layout.generation_dir(root, 1), 0)).named_parameters())
+    at2 = dict(AutoModelForCausalLM.from_pretrained(
+        layout.checkpoint_dir(layout.generation_dir(root, 0), 2)).named_parameters())
+    start1 = dict(AutoModelForCausalLM.from_pretrained(
+        layout.checkpoint_dir(layout.generation_dir(root, 1), 0)).named_parameters())
     masks = Connectome.load(layout.generation_dir(root, 0) / "connectome.cmask").masks
     for n, w in rewind.items():
         assert torch.equal(w, at2[n].detach())

@@ -181,7 +181,8 @@ def test_a_significant_items_test_with_disagreeing_seeds_is_not_a_verdict():
 def test_continuous_measure_uses_the_permutation_test():
     rng = np.random.default_rng(0)
     base = rng.normal(size=500)
-    frames = [pd.DataFrame(dict(label=lab, seed=s, item=np.arange(500), loglik=base + shift + rng.normal(scale=0.3, size=500)))
+    frames = [pd.DataFrame(dict(label=lab, seed=s, item=np.arange(500),
+                                loglik=base + shift + rng.normal(scale=0.3, size=500)))
               for lab, shift in (("Connectome", 0.1), ("NoConnectome", 0.0)) for s in (0, 1)]
     (r,) = S.compare_models(pd.concat(frames), "loglik").itertuples()
     assert r.p_items < 0.01 and r.verdict == "better" and r.p_seeds_perm == pytest.approx(0.5)
@@ -235,20 +236,20 @@ def test_summarize_items_puts_item_ci_beside_seed_se():
     assert 0.3 < corr["mean"].iloc[0] < 0.6 and corr.ci_low.iloc[0] < corr["mean"].iloc[0] < corr.ci_high.iloc[0]
 
 
-# ---------------------------------------------------------------- ordering
+# ---------------------------------------------------------------- mean ± SE over seeds
 
-def test_check_ordering_confirmed_and_violated():
-    good = S.compare_models(correctness_table({"Connectome": 0.12, "NoConnectome": 0.06, "RandomConnectome": 0.0}), "correct")
-    check = S.check_ordering(good)
-    assert check.holds_in_means and check.confirmed and check.violations == ()
-    assert "confirmed" in check.summary
-    bad = S.compare_models(correctness_table({"Connectome": 0.0, "NoConnectome": 0.0, "RandomConnectome": 0.08}), "correct")
-    check = S.check_ordering(bad)
-    assert not check.holds_in_means and not check.confirmed
-    assert check.violations == ("RandomConnectome better than NoConnectome",)
-    assert "violated" in check.summary
-    with pytest.raises(ValueError, match="lack model type"):
-        S.check_ordering(good[good.b != "RandomConnectome"].iloc[:1])
+def test_seed_mean_se_one_row_per_group_in_order_of_appearance():
+    df = pd.DataFrame({"label": ["B", "B", "A", "A", "A", "C"], "value": [1.0, 3.0, 2.0, 4.0, np.nan, 5.0]})
+    out = S.seed_mean_se(df, ["label"])
+    assert list(out.columns) == ["label", "mean", "se", "n_seeds"]
+    assert list(out["label"]) == ["B", "A", "C"]
+    b = out.set_index("label")
+    assert b.loc["B", "mean"] == 2.0 and b.loc["B", "se"] == pytest.approx(np.std([1, 3], ddof=1) / np.sqrt(2))
+    assert b.loc["A", "n_seeds"] == 2  # NaN is not a seed
+    assert b.loc["C", "n_seeds"] == 1 and np.isnan(b.loc["C", "se"])  # one seed: no SE
+    assert list(S.seed_mean_se(df, ["label"], sort=True)["label"]) == ["A", "B", "C"]
+    with pytest.raises(ValueError, match="lacks"):
+        S.seed_mean_se(df, ["label"], "val_loss")
 
 
 def test_apply_holm_over_a_larger_family():

@@ -9,7 +9,13 @@ import pytest
 
 from connectome_lib.data import load_corpus_tokens
 from connectome_lib.tokenizer import (
-    EOT_TOKEN_ID, TokenizerError, bpe_folder, load_tokenizer, profile_tokenizer, tokenizer_source, train_bpe,
+    EOT_TOKEN_ID,
+    TokenizerError,
+    bpe_folder,
+    load_tokenizer,
+    profile_tokenizer,
+    tokenizer_source,
+    train_bpe,
 )
 
 TEXTS = [

@@ -35,7 +35,8 @@ def test_pruned_weights_stay_exactly_zero_at_every_step(tiny_config, tiny_train_
             assert torch.all(params[n].detach()[~mask] == 0), (it, n)
         seen.append(it)
 
-    trainer = Trainer(model, cfg, token_stream, token_stream, tmp_path, masks=c.masks, on_iteration=[check], progress=False)
+    trainer = Trainer(model, cfg, token_stream, token_stream, tmp_path, masks=c.masks, on_iteration=[check],
+                      progress=False)
     before = {n: p.detach().clone() for n, p in model.named_parameters()}
     trained = trainer.fit()
     assert seen == list(range(1, cfg.iters + 1))
@@ -64,7 +65,8 @@ def test_resume_after_kill_equals_uninterrupted(tiny_config, tiny_train_cfg, tok
             if kill_at is not None and it == kill_at:
                 raise KeyboardInterrupt("killed")
 
-        t = Trainer(model, cfg, token_stream, token_stream, folder, masks=c.masks, on_iteration=[killer], progress=False)
+        t = Trainer(model, cfg, token_stream, token_stream, folder, masks=c.masks, on_iteration=[killer],
+                    progress=False)
         return t.fit(), t
 
     reference, ref_trainer = run(tmp_path / "a")
@@ -127,7 +129,8 @@ def test_curve_starts_at_iteration_zero_and_data_offset_reads_on(tiny_config, ti
 
     torch.manual_seed(0)
     cfg = dataclasses.replace(tiny_train_cfg, sampling="sequential", save_state_every=0)
-    trainer = Trainer(ConnectomeGPTForCausalLM(tiny_config), cfg, token_stream, token_stream, tmp_path / "a", progress=False)
+    trainer = Trainer(ConnectomeGPTForCausalLM(tiny_config), cfg, token_stream, token_stream, tmp_path / "a",
+                      progress=False)
     trainer.fit()
     first = trainer.curve[0]
     assert first["iteration"] == 0 and first["tokens"] == 0 and math.isnan(first["train_loss"])

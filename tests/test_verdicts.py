@@ -3,9 +3,8 @@
 import numpy as np
 import pandas as pd
 
-from connectome_lib.verdicts import (
-    MEASURES, claim_summary, item_outcomes, scorecard_frame, verdict_markdown, verdict_table,
-)
+from connectome_lib.registry import CLAIM_MEASURES
+from connectome_lib.verdicts import claim_summary, item_outcomes, scorecard_frame, verdict_markdown, verdict_table
 
 
 def _write_run(tmp_path, acc, n_items=400, seeds=(0, 1, 2)):
@@ -70,21 +69,12 @@ def test_a_worse_connectome_is_reported_as_not_holding(tmp_path):
     assert (card["ci_low"] <= card["mean"]).all() and (card["mean"] <= card["ci_high"]).all()
 
 
-def test_measures_are_named_once():
-    assert len({m.name for m in MEASURES}) == len(MEASURES)
-
-
-def test_profile_drift_names_changed_settings_and_ignores_locations():
-    from connectome_lib.config import load_profile
-    from connectome_lib.report import profile_drift
-
-    cfg = load_profile("smoke").to_dict()
-    assert profile_drift(cfg, "smoke") == []
-    cfg["runs_dir"], cfg["data"]["cache_dir"] = "/elsewhere", "/tmp/x"
-    assert profile_drift(cfg, "smoke") == []
-    cfg["model"]["n_layer"] = 7
-    cfg["evolve"]["train"]["lr"] = 1.0
-    assert profile_drift(cfg, "smoke") == ["evolve.train.lr", "model.n_layer"]
+def test_claim_measures_are_named_once_and_keep_their_names():
+    names = [m.claim for m in CLAIM_MEASURES]
+    assert len(set(names)) == len(names)
+    # committed results (verdicts.csv, claims.csv) and the nbval references use these names
+    assert names == ["validation loss", "HellaSwag acc_norm", "MMLU acc", "BLiMP acc", "reading times r"]
+    assert all(m.item_column for m in CLAIM_MEASURES)
 
 
 def _ablation_items(shift: dict[str, float], n_windows: int = 200, seeds=(0, 1, 2)) -> pd.DataFrame:
@@ -101,12 +91,13 @@ def _ablation_items(shift: dict[str, float], n_windows: int = 200, seeds=(0, 1, 
 
 def _ablation_table(items: pd.DataFrame) -> pd.DataFrame:
     per_seed = items.groupby(["model", "seed"], sort=False)["loss"].mean().groupby(level=0, sort=False)
-    return pd.DataFrame({"model": list(per_seed.groups), "mean": per_seed.mean().to_numpy(), "se": per_seed.sem().to_numpy()})
+    return pd.DataFrame({"model": list(per_seed.groups), "mean": per_seed.mean().to_numpy(),
+                         "se": per_seed.sem().to_numpy()})
 
 
 def test_ablation_takeaway_names_the_component_a_paired_test_finds():
     from connectome_lib.ablation import ablation_tests
-    from connectome_lib.report import takeaway_ablations
+    from connectome_lib.takeaways import takeaway_ablations
 
     items = _ablation_items({"random": 0.4, "random_wte": 0.0, "random_blocks": 0.01, "random_lm_head": 0.35,
                              "only_lm_head": 0.05})
@@ -126,7 +117,7 @@ def test_ablation_takeaway_names_the_component_a_paired_test_finds():
 def test_ablation_takeaway_without_tests_warns_nothing_and_says_so():
     import warnings
 
-    from connectome_lib.report import takeaway_ablations
+    from connectome_lib.takeaways import takeaway_ablations
 
     table = pd.DataFrame({"model": ["connectome", "random", "random_wte", "random_blocks", "random_lm_head"],
                           "label": ["Connectome", "RandomConnectome"] + ["ablation"] * 3,

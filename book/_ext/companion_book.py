@@ -2,7 +2,7 @@
 
 1. The build fails when the results the book shows (``results/$CONNECTOME_BOOK_PROFILE``,
    default ``cpu``) come from another profile than the one the stage pages in ``book/stages``
-   were executed with (see :func:`connectome_lib.report.check_results_profile`), instead of
+   were executed with (see :func:`connectome_lib.book_support.check_results_profile`), instead of
    silently mixing two runs on one site.
 2. Scripts that two extensions both add to a page (sphinx-thebe's ``const THEBE_JS_URL``
    config under Sphinx 7 is added twice, a JavaScript error on every page) are kept once.
@@ -19,7 +19,7 @@ from sphinx.errors import ExtensionError
 
 
 def check_profile(app) -> None:
-    from connectome_lib.report import ProfileMismatchError, check_results_profile
+    from connectome_lib.book_support import ProfileMismatchError, check_results_profile
 
     stages = Path(app.srcdir) / "book" / "stages"
     try:
@@ -70,7 +70,7 @@ def _register_authoryear_style() -> None:
                 else:
                     names = f"{last[0]} et al."
                 labels.append(f"{names}, {entry.fields.get('year', 'n.d.')}")
-            counts = {l: labels.count(l) for l in labels}
+            counts = {label: labels.count(label) for label in labels}
             seen: dict[str, int] = {}
             for label in labels:
                 if counts[label] > 1:

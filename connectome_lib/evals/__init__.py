@@ -19,7 +19,7 @@ Entry points: :func:`connectome_lib.evals.runner.evaluate`, :func:`~.runner.eval
 
 from .config import ALL_TASKS, PAPER_TASKS, EvalConfig, apply_overrides
 from .results import Metric, TaskResult
-from .runner import evaluate, evaluate_model, evaluate_run, summarize
+from .runner import evaluate, evaluate_model, evaluate_run
 
 __all__ = [
     "ALL_TASKS",
@@ -31,5 +31,4 @@ __all__ = [
     "evaluate",
     "evaluate_model",
     "evaluate_run",
-    "summarize",
 ]

@@ -29,12 +29,12 @@ import torch
 from scipy.stats import pearsonr
 from transformers import AutoModelForCausalLM
 
+from ..jsonl import iter_jsonl
+from ..paths import data_path
 from .futrell2018 import load_natural_stories, word_token_map
-from .io import iter_jsonl
 from .results import TaskResult
 from .ridge import alpha_grid, ridge_cv_score
 from .tuckute2024 import DEFAULT_ROI, load_tuckute2024
-from ..paths import data_path
 
 WORD = re.compile(r"[a-z]+(?:['\u2019][a-z]+)*")
 
@@ -92,7 +92,9 @@ def reading_time_baselines(tokenizer, data_dir=None, limit=None, counts: Counter
     return out
 
 
-def brain_length_baselines(tokenizer, data_dir=None, limit=None, roi=DEFAULT_ROI, folds=5, seed=0, alphas=None) -> dict[str, float]:
+def brain_length_baselines(
+    tokenizer, data_dir=None, limit=None, roi=DEFAULT_ROI, folds=5, seed=0, alphas=None
+) -> dict[str, float]:
     """Sentence length (words, tokens, both) as ridge predictors of the ROI response."""
     df = load_tuckute2024(data_dir, limit, roi, min_rows=2 * folds)
     y = df[roi].to_numpy(float)

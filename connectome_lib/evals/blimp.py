@@ -39,10 +39,10 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from .io import iter_jsonl
+from ..jsonl import iter_jsonl
+from ..paths import data_path
 from .results import TaskResult
 from .scoring import LoglikRequest, encode_request, prefix_token_id, score_requests
-from ..paths import data_path
 
 
 def load_blimp(data_dir=None, limit: int | None = None) -> list[dict]:
@@ -83,7 +83,8 @@ def evaluate_blimp(
         reqs += [sentence_request(tokenizer, r["sentence_good"], leading_space),
                  sentence_request(tokenizer, r["sentence_bad"], leading_space)]
     scored = score_requests(
-        model, reqs, batch_size=batch_size, dtype=dtype, pad_id=tokenizer.pad_token_id or 0, progress=progress, desc="blimp"
+        model, reqs, batch_size=batch_size, dtype=dtype, pad_id=tokenizer.pad_token_id or 0, progress=progress,
+        desc="blimp",
     )
     ll = np.array([x.loglik for x in scored]).reshape(-1, 2)
     n_tok = np.array([x.n_tokens for x in scored]).reshape(-1, 2)

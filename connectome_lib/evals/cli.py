@@ -13,7 +13,26 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from .. import registry
+from ..cli_support import add_debug_flag, run_command
+from ..settings import yaml_problem
 from .config import ALL_TASKS, EvalConfig, EvalConfigError, apply_overrides
+
+
+def task_help() -> str:
+    """The tasks and their measures, from :mod:`connectome_lib.registry` (* = the paper's)."""
+    import textwrap
+
+    lines = []
+    for t in registry.TASKS:
+        name = t.name + ("*" if t.name in registry.PAPER_TASKS else "")
+        measures = ", ".join(m.metric for m in t.measures)
+        lines.append(f"  {name:16s} {t.title}" + (f": {measures}" if measures else ""))
+        if t.options:
+            lines.append(textwrap.fill(f"options: {', '.join(t.options)}", 98, initial_indent=" " * 21,
+                                       subsequent_indent=" " * 30))
+    return "\n".join(lines)
+
 
 DESCRIPTION = f"""\
 Evaluate language models on the paper's benchmarks and write tidy results.
@@ -28,16 +47,11 @@ PATH may be
     evaluated with the tokenizer saved in it (else the configured one), to put a known model
     beside ours.
 
-Tasks: {', '.join(ALL_TASKS)}.
-  perplexity      validation loss and exp(loss), non-overlapping windows of the context length
-  hellaswag       HellaSwag validation (10,042): acc, acc_norm_chars (lm-eval-harness),
-                  acc_norm_tokens (official script); acc_norm = the one hellaswag_norm picks
-  mmlu            MMLU test (14,042), zero-shot; mmlu_prompt=harness (default) or paper
-  blimp           BLiMP, 67 paradigms; sentence log-likelihood after <|endoftext|>
-  futrell2018     word surprisal (bits) vs. Natural Stories mean reading times (Pearson r)
-  tuckute2024     last-token hidden state per layer -> ridge CV -> fMRI of lang_LH_netw
-  language_units  top 1 % / 10 % language-selective units (generated localizer) -> ridge CV
-  baselines       untrained same-architecture model; word length/frequency; sentence length
+Tasks (* = the paper's, evaluated by default) and the measures each reports; "options" are the
+EvalConfig fields that shape its results:
+{task_help()}
+After an evaluation the command prints the headline metrics
+({', '.join(sorted(registry.HEADLINE_METRICS))}); results.csv holds every one.
 
 Results: rows model, init, label, seed, iteration, task, metric, value, n in results.csv and
 results.json (default <run_root>/evals/); rows already there are skipped, so re-running the same
@@ -76,7 +90,12 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
     p.add_argument("--profile", help="take the options from this profile's 'evals' section (and its data "
                    "directory, tokenizer and validation corpus, so the loss matches the training curves); "
                    "--config/--set/shortcuts still override")
-    p.add_argument("--config", help="YAML file with EvalConfig fields (or an 'evals:' section)")
+    p.add_argument("--runs-dir", help="with --profile: where its run folders are (default: $CONNECTOME_RUNS_DIR, "
+                   "else the profile's runs_dir), as for `connectome evolve`")
+    p.add_argument("--cache-dir", help="with --profile: its token files and trained tokenizers (default: "
+                   "$CONNECTOME_CACHE_DIR, else the profile's data.cache_dir)")
+    p.add_argument("--config", help="YAML file with EvalConfig fields (or an 'evals:' section), or a named preset "
+                   "(released: the settings for the paper's released checkpoints)")
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="NAME=VALUE",
                    help="override one EvalConfig field (repeatable)")
     p.add_argument("--tasks", help=f"comma-separated tasks (known: {','.join(ALL_TASKS)})")
@@ -94,21 +113,38 @@ def configure_parser(p: argparse.ArgumentParser) -> None:
 
 
 def _profile(args: argparse.Namespace):
+    """The ``--profile``, with the folders every command and notebook resolves (flags, environment)."""
     if not getattr(args, "profile", None):
+        if getattr(args, "runs_dir", None) or getattr(args, "cache_dir", None):
+            raise EvalConfigError("evaluate: --runs-dir and --cache-dir need --profile")
         return None
+    from ..cli_support import resolved_profile
     from ..config import load_profile
 
-    return load_profile(args.profile)
+    return resolved_profile(argparse.Namespace(runs_dir=args.runs_dir, cache_dir=args.cache_dir),
+                            load_profile(args.profile)).profile
+
+
+#: named evaluation settings: ``--config NAME`` reads ``connectome_lib/profiles/evals/NAME.yaml``
+EVAL_PRESETS_DIR = Path(__file__).resolve().parent.parent / "profiles" / "evals"
+
+
+def eval_presets() -> list[str]:
+    return sorted(p.stem for p in EVAL_PRESETS_DIR.glob("*.yaml"))
 
 
 def _read_config_file(path: str) -> dict:
-    """The EvalConfig fields of a ``--config`` YAML file (a mapping, or one with an ``evals:`` section)."""
+    """The EvalConfig fields of a ``--config`` YAML file (a mapping, or one with an ``evals:``
+    section), or of a named preset (:data:`EVAL_PRESETS_DIR`, e.g. ``released``)."""
+    if not Path(path).is_file() and path in eval_presets():
+        path = str(EVAL_PRESETS_DIR / f"{path}.yaml")
+    elif not Path(path).is_file():
+        raise EvalConfigError(f"--config {path}: no such file, and no preset of that name "
+                              f"(presets: {', '.join(eval_presets()) or 'none'})")
     try:
         loaded = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
-        raise EvalConfigError(f"--config {path}: YAML syntax error: {getattr(e, 'problem', None) or e}{where}") from None
+        raise EvalConfigError(f"--config {path}: YAML syntax error: {yaml_problem(e)}") from None
     section = loaded.get("evals", loaded) if isinstance(loaded, dict) else loaded
     if not isinstance(section, dict):
         raise EvalConfigError(f"--config {path} must be a mapping of EvalConfig fields, got {type(section).__name__}")
@@ -116,15 +152,15 @@ def _read_config_file(path: str) -> dict:
 
 
 def build_config(args: argparse.Namespace, profile=None) -> EvalConfig:
-    values = {}
     if profile is not None:
-        from ..tokenizer import tokenizer_source
+        from ..config import eval_config
 
-        values = {**profile.evals.to_dict(), "data_dir": profile.data.data_dir,
-                  "tokenizer": tokenizer_source(profile.data, progress=False)}
+        cfg = eval_config(profile)
+    else:
+        cfg = EvalConfig()
     if args.config:
-        values = {**values, **_read_config_file(args.config)}
-    cfg = apply_overrides(EvalConfig.from_dict(values), args.overrides, prefix="evals.")
+        cfg = apply_overrides(cfg, _read_config_file(args.config))
+    cfg = apply_overrides(cfg, args.overrides, prefix="evals.")
     for name in ("limit", "batch_size"):  # the shortcuts, named as typed
         value = getattr(args, name)
         if value is not None and value < 1:
@@ -145,14 +181,16 @@ def load_val_tokens(path: str | None):
         raise FileNotFoundError(f"--val-tokens {p}: no such file")
 
     def load():
-        from .io import DataFileError
+        from ..jsonl import DataFileError
 
         try:
             tokens = np.load(p) if p.suffix == ".npy" else np.fromfile(p, dtype=np.uint16)
         except (OSError, ValueError, EOFError) as e:
             raise DataFileError(f"validation tokens {p} could not be read ({' '.join(str(e).split())})") from e
         if tokens.ndim != 1 or tokens.size < 2:
-            raise DataFileError(f"validation tokens {p} must be a 1-D array of at least 2 tokens, got shape {tokens.shape}")
+            raise DataFileError(
+                f"validation tokens {p} must be a 1-D array of at least 2 tokens, got shape {tokens.shape}"
+            )
         return tokens
 
     return load
@@ -164,7 +202,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     if getattr(args, "model", None):
         if args.path or args.run:
             raise SystemExit("evaluate: give either PATH or --model PATH, not both (and no --run)")
-        args.path = args.model
+        from ..released import evaluation_source
+
+        folder, name = evaluation_source(args.model)  # a hub id (owner/name) is downloaded
+        args.path, args.name = str(folder), args.name or name
     profile = _profile(args)
     cfg = build_config(args, profile)
     val = load_val_tokens(args.val_tokens)
@@ -188,15 +229,12 @@ def run_from_args(args: argparse.Namespace) -> int:
     else:
         df = evaluate(args.path, cfg, val_tokens=val, results_path=args.results, model_name=args.name,
                       fresh=getattr(args, "fresh", False))
-    main_metrics = {"loss", "acc", "acc_norm", "r", "r_best", "r_top1pct", "r_top10pct"}
-    show = df[df["metric"].isin(main_metrics)]
+    show = df[df["metric"].isin(registry.HEADLINE_METRICS)]
     print(show.to_string(index=False) if len(show) else "no rows")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    from ..cli import add_debug_flag, run_command
-
     parser = argparse.ArgumentParser(prog="connectome-evaluate")
     add_debug_flag(parser)
     sub = parser.add_subparsers(dest="command", required=True)

@@ -67,9 +67,9 @@ import pandas as pd
 from scipy.stats import pearsonr
 from tqdm import tqdm
 
+from ..paths import data_path
 from .results import TaskResult
 from .scoring import prefix_token_id, token_surprisals
-from ..paths import data_path
 
 SENTENCE_END = re.compile(r"[.?!][\"'\u2019\u201d)\]]*$")
 
@@ -117,7 +117,9 @@ def word_token_map(tokenizer, words: list[str]) -> tuple[list[int], np.ndarray]:
     return list(enc["input_ids"]), token_word
 
 
-def story_surprisals(model, tokenizer, words: list[str], stride: int | None = None, batch_size: int = 8, dtype: str = "float32") -> tuple[np.ndarray, np.ndarray]:
+def story_surprisals(
+    model, tokenizer, words: list[str], stride: int | None = None, batch_size: int = 8, dtype: str = "float32"
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-word surprisal (bits) and token count for one story, ``r``'s definition (see the
     module docstring)."""
     ids, token_word = word_token_map(tokenizer, words)
@@ -144,7 +146,9 @@ def official_token_word(offsets, spans: np.ndarray) -> np.ndarray:
     return out
 
 
-def official_story_surprisals(model, tokenizer, words: list[str], stride: int | None = None, batch_size: int = 8, dtype: str = "float32") -> np.ndarray:
+def official_story_surprisals(
+    model, tokenizer, words: list[str], stride: int | None = None, batch_size: int = 8, dtype: str = "float32"
+) -> np.ndarray:
     """Per-word surprisal (nats) of one story by the official script's definition (see the
     module docstring): NaN for a word none of whose tokens is scored."""
     enc = tokenizer(" ".join(words), return_offsets_mapping=True)
@@ -201,17 +205,20 @@ def evaluate_futrell2018(
     sentence_initial)."""
     words = load_natural_stories(data_dir, limit)
     parts = []
-    for item, story in tqdm(words.groupby("item", sort=True), desc="futrell2018", disable=not progress, leave=False):
+    for _item, story in tqdm(words.groupby("item", sort=True), desc="futrell2018", disable=not progress, leave=False):
         surprisal, n_tokens = story_surprisals(model, tokenizer, story["word"].tolist(), stride, batch_size, dtype)
         story = story.copy()
         story["surprisal_bits"] = surprisal
-        story["surprisal_official"] = official_story_surprisals(model, tokenizer, story["word"].tolist(), stride, batch_size, dtype)
+        story["surprisal_official"] = official_story_surprisals(
+            model, tokenizer, story["word"].tolist(), stride, batch_size, dtype
+        )
         story["n_tokens"] = n_tokens
         story["n_chars"] = story["word"].str.len()
         story["sentence_initial"] = sentence_initial(story["word"])
         parts.append(story)
     table = pd.concat(parts, ignore_index=True)[
-        ["item", "zone", "word", "surprisal_bits", "surprisal_official", "n_tokens", "n_chars", "rt", "sentence_initial"]
+        ["item", "zone", "word", "surprisal_bits", "surprisal_official", "n_tokens", "n_chars", "rt",
+         "sentence_initial"]
     ]
     res = TaskResult(
         "futrell2018",

@@ -20,10 +20,10 @@ records the seed and a hash of the sampled indices.
 
 from __future__ import annotations
 
-from .multiple_choice import ChoiceItem, add_choice_metrics, indices_hash, item_table, score_choice_items, seeded_sample
-from .io import read_jsonl
-from .results import TaskResult
+from ..jsonl import read_jsonl
 from ..paths import data_path
+from .multiple_choice import ChoiceItem, add_choice_metrics, indices_hash, item_table, score_choice_items, seeded_sample
+from .results import TaskResult
 
 
 def load_hellaswag(data_dir=None, limit: int | None = None, seed: int = 0) -> list[ChoiceItem]:

@@ -32,12 +32,12 @@ import numpy as np
 import pandas as pd
 from scipy.stats import ttest_ind
 
-from .io import iter_jsonl
+from ..jsonl import iter_jsonl
+from ..paths import data_path
 from .results import TaskResult
 from .ridge import alpha_grid, ridge_cv_score
 from .scoring import sentence_features
 from .tuckute2024 import DEFAULT_ROI, load_tuckute2024
-from ..paths import data_path
 
 CONSONANTS = "bcdfghjklmnprstvwz"
 VOWELS = "aeiou"
@@ -131,21 +131,26 @@ def evaluate_language_units(
 ) -> TaskResult:
     """Localise language units, then score their brain predictivity; see the module docstring."""
     loc = localizer or build_localizer(data_dir, n_sentences, seed)
-    sent = sentence_features(model, tokenizer, loc.sentences, "mean", batch_size, dtype, progress, "localizer sentences")[1:]
-    nonw = sentence_features(model, tokenizer, loc.nonwords, "mean", batch_size, dtype, progress, "localizer non-words")[1:]
+    sent = sentence_features(model, tokenizer, loc.sentences, "mean", batch_size, dtype, progress,
+                             "localizer sentences")[1:]
+    nonw = sentence_features(model, tokenizer, loc.nonwords, "mean", batch_size, dtype, progress,
+                             "localizer non-words")[1:]
     t = selectivity(sent, nonw)
     width = sent[0].shape[1]
     df = load_tuckute2024(data_dir, limit, roi, min_rows=2 * folds)
     y = df[roi].to_numpy(float)
     brain = np.concatenate(
-        sentence_features(model, tokenizer, df["sentence"].tolist(), "last", batch_size, dtype, progress, "tuckute2024")[1:], axis=1
+        sentence_features(model, tokenizer, df["sentence"].tolist(), "last", batch_size, dtype, progress,
+                          "tuckute2024")[1:],
+        axis=1,
     )
     alphas = alpha_grid() if alphas is None else alphas
     res = TaskResult(
         "language_units",
         metadata={
             "localizer": loc.source, "n_localizer_sentences": len(loc.sentences), "roi": roi, "folds": folds,
-            "seed": seed, "n_units": len(t), "unit_features": "mean over tokens, layers 1..L (localizer); last token (brain)",
+            "seed": seed, "n_units": len(t),
+            "unit_features": "mean over tokens, layers 1..L (localizer); last token (brain)",
             "examples": list(zip(loc.sentences[:3], loc.nonwords[:3])),
         },
     )

@@ -29,10 +29,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from .multiple_choice import ChoiceItem, add_choice_metrics, indices_hash, item_table, score_choice_items
-from .io import read_jsonl
-from .results import TaskResult
+from ..jsonl import read_jsonl
 from ..paths import data_path
+from .multiple_choice import ChoiceItem, add_choice_metrics, indices_hash, item_table, score_choice_items
+from .results import TaskResult
 
 LETTERS = ("A", "B", "C", "D")
 

@@ -81,7 +81,8 @@ class ChoicePredictions:
         """The chosen answer position of every item under ``rule`` (one of :data:`RULES`)."""
         if rule not in RULES:
             raise ValueError(f"unknown decision rule {rule!r}; known: {', '.join(RULES)}")
-        return {"acc": self.pred, "acc_norm_chars": self.pred_norm_chars, "acc_norm_tokens": self.pred_norm_tokens}[rule]
+        return {"acc": self.pred, "acc_norm_chars": self.pred_norm_chars,
+                "acc_norm_tokens": self.pred_norm_tokens}[rule]
 
     def correct(self, rule: str = "acc") -> np.ndarray:
         return (self.chosen(rule) == self.gold).astype(float)
@@ -111,7 +112,8 @@ def score_choice_items(
         for c, nc in zip(it.choices, lens):
             reqs.append(encode_request(tokenizer, it.context, c, n_chars=nc))
     res: list[LoglikResult] = score_requests(
-        model, reqs, batch_size=batch_size, dtype=dtype, pad_id=tokenizer.pad_token_id or 0, progress=progress, desc=desc
+        model, reqs, batch_size=batch_size, dtype=dtype, pad_id=tokenizer.pad_token_id or 0, progress=progress,
+        desc=desc,
     )
     shape = (len(items), k)
     return ChoicePredictions(
@@ -135,7 +137,9 @@ def is_degenerate(positions: np.ndarray, k: int, share: float = DEGENERATE_SHARE
     return bool(np.nanmax(position_shares(positions, k)) > share)
 
 
-def add_choice_metrics(res: TaskResult, preds: ChoicePredictions, headline: str = "acc", rules: Sequence[str] = RULES) -> None:
+def add_choice_metrics(
+    res: TaskResult, preds: ChoicePredictions, headline: str = "acc", rules: Sequence[str] = RULES
+) -> None:
     """Add the answer-distribution metrics of the module docstring to ``res``; record the gold
     distribution and the headline rule in its metadata."""
     k, n = preds.n_choices, len(preds.gold)
@@ -153,7 +157,9 @@ def add_choice_metrics(res: TaskResult, preds: ChoicePredictions, headline: str 
     res.metadata["gold_frac"] = [float(x) for x in position_shares(preds.gold, k)]
 
 
-def item_table(items: Sequence[ChoiceItem], preds: ChoicePredictions, rules: Sequence[str] = RULES, **columns) -> pd.DataFrame:
+def item_table(
+    items: Sequence[ChoiceItem], preds: ChoicePredictions, rules: Sequence[str] = RULES, **columns
+) -> pd.DataFrame:
     """The per-item table of the module docstring; ``columns`` adds more (e.g. ``subject=``)."""
     k = preds.n_choices
     data: dict[str, object] = {"item": [it.item_id if it.item_id is not None else str(i) for i, it in enumerate(items)]}

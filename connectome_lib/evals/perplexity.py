@@ -3,9 +3,9 @@
 The array is cut into non-overlapping windows of ``context + 1`` tokens, stepping by
 ``context`` (the training convention: inputs ``x = t[i : i+T]``, targets ``y = t[i+1 : i+T+1]``);
 a trailing remainder shorter than a full window is dropped. ``loss`` is the mean token
-cross-entropy (nats) over all scored tokens, ``ppl = exp(loss)``; the per-item table holds each window's mean loss (for paired tests). ``limit`` keeps the first N
-windows. Windows are batched; the loss is a fused ``F.cross_entropy`` computed in blocks of
-rows (:func:`summed_cross_entropy`).
+cross-entropy (nats) over all scored tokens, ``ppl = exp(loss)``; the per-item table holds each
+window's mean loss (for paired tests). ``limit`` keeps the first N windows. Windows are batched;
+the loss is a fused ``F.cross_entropy`` computed in blocks of rows (:func:`summed_cross_entropy`).
 """
 
 from __future__ import annotations

@@ -36,7 +36,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,19 +47,39 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM
 
+from ..fingerprint import (
+    StaleResultError,
+    eval_task_settings,
+    file_sha256,
+    fingerprint,
+    folder_sha256,
+    is_current,
+    stale_message,
+    tokenizer_fingerprint,
+)
+from ..layout import (
+    INIT_LABELS,
+    develop_dir,
+    eval_stem,
+    eval_table_path,
+    evals_dir,
+    final_connectome_path,
+    is_done,
+    list_checkpoints,
+    parse_iteration_name,
+    parse_seeded_name,
+    read_json,
+    write_csv_atomic,
+    write_json_atomic,
+)
+from ..locking import run_lock
+from ..tokenizer import load_tokenizer
 from .config import ALL_TASKS, TABLE_TASKS, EvalConfig
 from .results import TaskResult
 from .scoring import resolve_device
 from .tasks import TaskContext, ValTokens, run_task
-from ..fingerprint import (StaleResultError, eval_task_settings, file_sha256, fingerprint, folder_sha256,
-                           stale_message, tokenizer_fingerprint)
-from ..layout import (INIT_LABELS, develop_dir, eval_stem, eval_table_path, evals_dir, final_connectome_path, is_done,
-                      list_checkpoints, read_json, write_csv_atomic, write_json_atomic)
-from ..locking import run_lock
-from ..tokenizer import load_tokenizer
 
 COLUMNS = ["model", "init", "label", "seed", "iteration", "task", "metric", "value", "n"]
-_ITER = re.compile(r"^iter_(\d+)$")
 
 
 @dataclass
@@ -93,6 +112,11 @@ def load_model(folder: str | os.PathLike, device: str = "auto") -> torch.nn.Modu
     """A saved causal LM in float32, on ``device``, in eval mode."""
     import connectome_lib.model  # noqa: F401  (registers the paper's GPT with the Auto classes)
 
+    from ..released import is_released_folder, load_released
+
+    if is_released_folder(folder):  # the paper's own checkpoints: config.json read as data, their code never run
+        return load_released(folder, device=resolve_device(device))[0]
+
     try:
         model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
     except Exception as e:  # a cut-off or damaged folder: say which, and how to recompute it
@@ -118,7 +142,9 @@ def model_tokenizer(folders: Sequence[str | os.PathLike], cfg: EvalConfig):
     causal-LM folder is evaluated with its own tokenizer; else the configured one
     (``cfg.tokenizer``, ``cfg.data_dir``)."""
     for folder in map(Path, folders):
-        if (folder / "tokenizer.json").exists() or ((folder / "vocab.json").exists() and (folder / "merges.txt").exists()):
+        if (folder / "tokenizer.json").exists() or (
+            (folder / "vocab.json").exists() and (folder / "merges.txt").exists()
+        ):
             return load_tokenizer(folder)
     return load_tokenizer(cfg.tokenizer, cfg.data_dir)
 
@@ -137,8 +163,9 @@ def final_iteration(info: dict[str, Any]) -> int:
 
 
 def parse_seed(name: str) -> int:
-    m = re.search(r"_s(\d+)$", name)
-    return int(m.group(1)) if m else -1
+    """The seed in a run-folder name (``connectome_s2`` -> 2), -1 if it names none."""
+    parsed = parse_seeded_name(name)
+    return parsed[1] if parsed else -1
 
 
 def find_targets(path: str | os.PathLike, checkpoints: str = "all", model_name: str | None = None) -> list[Target]:
@@ -152,8 +179,8 @@ def find_targets(path: str | os.PathLike, checkpoints: str = "all", model_name: 
         else:
             train_dir = None
         info = run_info(train_dir)
-        m = _ITER.match(path.name)
-        iteration = int(m.group(1)) if m else final_iteration(info)
+        it = parse_iteration_name(path.name)
+        iteration = it if it is not None else final_iteration(info)
         name = model_name or (train_dir.name if train_dir is not None else path.name)
         return [Target(path, name, str(info.get("init", "")), int(info.get("seed", parse_seed(name))), iteration)]
     ckpts = list_checkpoints(path)
@@ -314,7 +341,7 @@ def _evaluate(path: Path, cfg: EvalConfig | None, *, tasks, val_tokens, results_
                     recorded = read_json(meta_dir / f"{_stem(target, task)}.json")
                 except (OSError, ValueError):
                     recorded = None
-                if not isinstance(recorded, dict) or recorded.get("fingerprint") != fingerprint(settings[key]):
+                if not is_current(recorded, fingerprint(settings[key])):
                     stale.append((key, target, recorded if isinstance(recorded, dict) else None))
                 elif task in TABLE_TASKS and not eval_table_path(results_path.parent, target.model, target.iteration,
                                                                   task).exists():
@@ -343,7 +370,27 @@ def _evaluate(path: Path, cfg: EvalConfig | None, *, tasks, val_tokens, results_
             write_results(df, results_path)
             done.add(key)
         del model
+    _cards_with_results(targets, df)
     return df
+
+
+def _cards_with_results(targets: Sequence[Target], df: pd.DataFrame) -> None:
+    """Put the headline results of a run's final models into their model cards (``README.md``,
+    written when the step saved the model), so a folder pushed to the hub carries them."""
+    from ..model_card import add_eval_results
+    from ..registry import HEADLINE_METRICS
+
+    finals = {}  # the final model folder of each training run evaluated here, by model name
+    for t in targets:
+        train = _train_dir(t.folder)
+        if train is not None and (train / "model" / "README.md").exists():
+            finals[t.model] = train / "model"
+    for name, folder in finals.items():
+        own = df[df["model"].astype(str) == name]
+        last = own["iteration"].astype(int).max()  # the final model's (a last checkpoint is the same model)
+        rows = own[(own["iteration"].astype(int) == last) & own["metric"].isin(HEADLINE_METRICS)]
+        if len(rows):
+            add_eval_results(folder, rows[["task", "metric", "value", "n"]])
 
 
 def _without(df: pd.DataFrame, keys: set) -> pd.DataFrame:
@@ -361,7 +408,8 @@ def _drop_stale(df: pd.DataFrame, done: set, stale: list, settings: dict, result
                 f"meta/{_stem(target, task)}.json)")
         raise StaleResultError(stale_message(
             step, recorded, settings[(model, iteration, task)],
-            "re-run with --fresh (fresh=True) to drop and recompute them, or write to another results file (--results)"))
+            "re-run with --fresh (fresh=True) to drop and recompute them, "
+            "or write to another results file (--results)"))
     drop = {key for key, _, _ in stale}
     df = _without(df, drop)
     write_results(df, results_path)
@@ -449,12 +497,3 @@ def evaluate_run(run_root: str | os.PathLike, cfg: EvalConfig | None = None, *, 
             df = _evaluate(folder, cfg, tasks=tasks, val_tokens=val_tokens, results_path=results_path,
                            model_name=None, tokenizer=tokenizer, ctx=ctx, fresh=fresh)
     return df
-
-
-def summarize(df: pd.DataFrame, metrics: Sequence[str] | None = None) -> pd.DataFrame:
-    """Mean and standard error over seeds per (label, iteration, task, metric)."""
-    d = df if metrics is None else df[df["metric"].isin(metrics)]
-    g = d.groupby(["label", "iteration", "task", "metric"])["value"]
-    out = g.agg(mean="mean", sd="std", n_seeds="count").reset_index()
-    out["se"] = out["sd"] / np.sqrt(out["n_seeds"])
-    return out

@@ -294,7 +294,8 @@ def score_requests(
         if len(r.continuation_ids) > window:
             full = r.context_ids[-window:] + r.continuation_ids
             surprisal = token_surprisals(model, full, batch_size=batch_size, dtype=dtype, window=window)
-            out[i] = LoglikResult(-float(surprisal[-len(r.continuation_ids):].sum()), len(r.continuation_ids), r.n_chars)
+            out[i] = LoglikResult(-float(surprisal[-len(r.continuation_ids):].sum()), len(r.continuation_ids),
+                                  r.n_chars)
             continue
         full = r.context_ids + r.continuation_ids
         inp = full[-(window + 1) :][:-1]
@@ -323,7 +324,7 @@ def score_requests(
         lp = token_logprobs(logits.reshape(-1, logits.shape[-1]), flat_rows, torch.tensor(tgt))
         sums = torch.zeros(len(reqs), dtype=torch.float64, device=lp.device)
         sums.index_add_(0, torch.tensor(owner, device=lp.device), lp.double())
-        for (b, i), ll in zip(reqs, sums.tolist()):
+        for (_b, i), ll in zip(reqs, sums.tolist()):
             out[i] = LoglikResult(ll, len(requests[i].continuation_ids), requests[i].n_chars)
     return out  # type: ignore[return-value]
 
@@ -396,7 +397,7 @@ def token_surprisals(
         tgt = x[:, lo + 1 : hi + 1].reshape(-1)[rows.to(x.device)]  # hi <= longest window - 1
         surprisal = (-token_logprobs(logits.reshape(-1, logits.shape[-1]), rows, tgt)).cpu().numpy()
         done = 0
-        for (b, a, z), (s, e, first) in zip(new, chunk):
+        for (_b, a, z), (_s, e, first) in zip(new, chunk):
             out[first - 1 : e - 1] = surprisal[done : done + z - a]
             done += z - a
     assert not np.isnan(out).any()

@@ -14,19 +14,19 @@ from typing import Any, Callable, Union
 import numpy as np
 import torch
 
+from ..jsonl import iter_jsonl
+from ..paths import data_path
 from .baselines import corpus_word_counts, evaluate_baselines
 from .blimp import evaluate_blimp
 from .config import ALL_TASKS, EvalConfig
 from .futrell2018 import evaluate_futrell2018
 from .hellaswag import evaluate_hellaswag
-from .io import iter_jsonl
 from .language_units import build_localizer, evaluate_language_units
 from .mmlu import evaluate_mmlu
 from .perplexity import evaluate_perplexity
 from .results import TaskResult
 from .ridge import alpha_grid
 from .tuckute2024 import evaluate_tuckute2024
-from ..paths import data_path
 
 ValTokens = Union[np.ndarray, Callable[[], np.ndarray], None]
 

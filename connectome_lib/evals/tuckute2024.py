@@ -15,15 +15,17 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ..paths import data_path
 from .results import TaskResult
 from .ridge import alpha_grid, ridge_cv_score
 from .scoring import sentence_features
-from ..paths import data_path
 
 DEFAULT_ROI = "lang_LH_netw"
 
 
-def load_tuckute2024(data_dir=None, limit: int | None = None, roi: str = DEFAULT_ROI, min_rows: int = 10) -> pd.DataFrame:
+def load_tuckute2024(
+    data_dir=None, limit: int | None = None, roi: str = DEFAULT_ROI, min_rows: int = 10
+) -> pd.DataFrame:
     """The sentences and responses; raises ``ValueError`` naming the ROIs for an unknown one."""
     df = pd.read_csv(data_path("tuckute2024", data_dir))
     rois = [c for c in df.columns if c not in ("item_id", "sentence")]
@@ -69,7 +71,8 @@ def evaluate_tuckute2024(
     """Layer-wise brain predictivity of last-token hidden states; see the module docstring."""
     df = load_tuckute2024(data_dir, limit, roi, min_rows=2 * folds)
     alphas = alpha_grid() if alphas is None else alphas
-    layers = sentence_features(model, tokenizer, df["sentence"].tolist(), "last", batch_size, dtype, progress, "tuckute2024")
+    layers = sentence_features(model, tokenizer, df["sentence"].tolist(), "last", batch_size, dtype, progress,
+                               "tuckute2024")
     y = df[roi].to_numpy(float)
     rs = layerwise_predictivity(layers, y, folds, seed, alphas, progress)
     res = TaskResult(

@@ -1,0 +1,166 @@
+"""The tables and texts of the Findings page (connectome_lib.findings), on a small exported
+result folder written here."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from connectome_lib import findings, registry
+from connectome_lib.paper_numbers import paper_results
+
+LABELS = list(registry.LABELS)
+
+
+def _summary_rows():
+    rows = []
+    for i, label in enumerate(LABELS):
+        for task, metric, mean in [("hellaswag", "acc_norm", 0.26), ("mmlu", "acc", 0.24), ("blimp", "acc", 0.6),
+                                   ("perplexity", "loss", 5.0), ("futrell2018", "r", 0.3),
+                                   ("futrell2018", "r_partial_length", 0.1), ("language_units", "r_top1pct", 0.2),
+                                   ("language_units", "r_top10pct", 0.21), ("tuckute2024", "r_best", 0.25)]:
+            rows.append({"label": label, "task": task, "metric": metric, "mean": mean + i / 100, "se": 0.001,
+                         "n_seeds": 2})
+        rows.append({"label": label, "task": "mmlu", "metric": "degenerate",
+                     "mean": 1.0 if label == "NoConnectome" else 0.0, "se": 0.0, "n_seeds": 2})
+    return pd.DataFrame(rows)
+
+
+def _evals():
+    rows = []
+    for seed in (0, 1):
+        for metric, v in [("untrained/futrell2018/r", 0.2), ("rt/r_n_tokens", 0.25), ("rt/r_n_chars", 0.3),
+                          ("brain/r_length", 0.1234), ("untrained/tuckute2024/r_best", 0.15),
+                          ("untrained/tuckute2024/r_layer2", 0.1), ("untrained/tuckute2024/r_layer10", 0.12)]:
+            rows.append({"model": f"untrained_s{seed}", "init": "untrained", "label": "Untrained", "seed": seed,
+                         "iteration": 0, "task": "baselines", "metric": metric, "value": v + seed / 100, "n": 10})
+        for label, init in zip(LABELS, registry.INITS):
+            for it in (0, 100):
+                rows.append({"model": f"{init}_s{seed}", "init": init, "label": label, "seed": seed, "iteration": it,
+                             "task": "futrell2018", "metric": "r", "value": 0.3, "n": 10})
+    return pd.DataFrame(rows)
+
+
+def _provenance(profile="smoke"):
+    from connectome_lib.config import load_profile
+
+    return {"profile": profile, "description": "tiny", "hardware": "cpu", "date": "2025-01-01", "commit": "abc1234",
+            "torch": "2", "transformers": "4", "config": load_profile(profile).to_dict()}
+
+
+@pytest.fixture
+def results_dir(tmp_path):
+    (tmp_path / "provenance.json").write_text(json.dumps(_provenance()))
+    _summary_rows().to_csv(tmp_path / "summary.csv", index=False)
+    _evals().to_csv(tmp_path / "eval_results.csv", index=False)
+    return tmp_path
+
+
+def test_load_reads_the_results_and_averages_the_baselines(results_dir):
+    d = findings.load(results_dir)
+    assert d.profile == "smoke" and d.n_seeds == len(d.config["develop"]["seeds"])
+    assert d.claims.empty and d.items.empty
+    assert d.baselines["brain/r_length"] == pytest.approx(0.1284)
+    assert set(d.paper["model"]) == set(LABELS)
+
+
+def test_provenance_and_timings(results_dir):
+    prov = _provenance()
+    text = findings.provenance_markdown(prov)
+    assert "**These numbers come from the `smoke` profile** (tiny)" in text and "commit `abc1234`" in text
+    assert findings.timings_markdown(results_dir) is None
+    (results_dir / "timings.json").write_text(json.dumps({
+        "command": "bash scripts/reproduce.sh", "commit": "0123456789", "total_seconds_including_setup_and_book": 600,
+        "stage_seconds": {"data": 60, "evolution": 120}}))
+    t = findings.timings_markdown(results_dir)
+    assert t.startswith("Wall time of `bash scripts/reproduce.sh` at commit `0123456`: **10 min** in all")
+    assert "data 1.0 min, evolution 2.0 min." in t and "again" not in t
+
+
+def test_verdict_notes_without_per_item_results(results_dir):
+    d = findings.load(results_dir)
+    notes = findings.verdict_notes(d)
+    assert len(notes) == 2  # the current profile: no drift warning
+    assert notes[0].startswith(":::{caution}") and "NoConnectome on mmlu (100% of seeds)" in notes[0]
+    assert "no claim of the paper is confirmed or refuted" in notes[1]
+    assert findings.verdict_details(d.verdicts) is None
+
+
+def test_drift_warning_names_the_changed_settings():
+    prov = _provenance()
+    assert findings.drift_warning(prov) is None
+    prov["config"]["model"]["n_layer"] = 99
+    w = findings.drift_warning(prov)
+    assert w.startswith(":::{warning}") and "`model.n_layer`" in w
+
+
+def test_verdict_box_and_details_with_claims():
+    claims = pd.DataFrame([{"measure": "MMLU acc", "claim": "Connectome ≥ NoConnectome", "status": "holds",
+                            "effect": 0.02, "ci_low": 0.01, "ci_high": 0.03, "p_holm": 0.001, "mde": 0.01,
+                            "higher_is_better": True}])
+    box = findings.verdict_box(claims, 3, "cpu")
+    assert box.startswith(":::{admonition} What holds at this scale") and "Holds at this scale" in box
+    v = pd.DataFrame([{**{c: 0.123456 for c in findings.VERDICT_COLUMNS}, "measure": "MMLU acc", "a": "Connectome",
+                       "b": "NoConnectome", "verdict": "better", "note": "x"}])
+    t = findings.verdict_details(v)
+    assert t.index.names == ["measure", "model a", "model b"]
+    assert list(t.columns) == ["a − b", "CI low", "CI high", "p (items, Holm)", "p (seeds, exact)",
+                               "detectable at 80 %", "verdict"]
+    assert t.iloc[0]["a − b"] == 0.1235
+
+
+def test_nlp_table_takes_chance_from_the_registry_and_marks_degenerate_models():
+    t = findings.nlp_table(_summary_rows(), paper_results())
+    assert t.loc[("blimp acc", "Connectome"), "chance"] == registry.chance_level("blimp", "acc") == 0.5
+    assert t.loc[("mmlu acc", "Connectome"), "chance"] == 0.25
+    assert t.loc[("hellaswag acc_norm", "Connectome"), "paper"] == "0.2764 ± 0.0008"
+    assert t.loc[("blimp acc", "Connectome"), "paper"] == "—"  # not in the paper
+    assert t.loc[("mmlu acc", "NoConnectome"), "ours"].startswith("degenerate (0.2600 ± 0.0010")
+    assert t.loc[("mmlu acc", "Connectome"), "ours"] == "0.2400 ± 0.0010"
+    assert list(t.index.get_level_values("model")[:3]) == LABELS
+
+
+def test_present_measures_and_chance_lines():
+    s = _summary_rows()
+    assert findings.present_measures(s[s.task != "blimp"], findings.NLP_MEASURES) == [("hellaswag", "acc_norm"),
+                                                                                      ("mmlu", "acc")]
+    assert findings.chance_lines(findings.NLP_MEASURES + (("futrell2018", "r"),)) == {
+        ("hellaswag", "acc_norm"): 0.25, ("mmlu", "acc"): 0.25, ("blimp", "acc"): 0.5}
+
+
+def test_reading_time_tables(results_dir):
+    d = findings.load(results_dir)
+    t = findings.reading_time_table(d.summary, d.paper)
+    assert list(t.index) == LABELS
+    assert list(t.columns) == ["r", "r_partial_length", "paper r (final)"]
+    assert t.loc["Connectome", "paper r (final)"] == 0.34
+    b = findings.reading_time_baselines(d.baselines)
+    assert list(b.index) == list(findings.READING_TIME_BASELINES.values())
+    assert b.loc["tokens per word", "r"] == 0.255 and np.isnan(b.loc["unigram log-frequency", "r"])
+    curves = findings.paper_reading_time_curves(d.paper)
+    assert list(curves.columns) == LABELS and 2000 in curves.index
+    assert set(findings.reading_time_curves(d.evals)["iteration"]) == {0, 100}
+    assert findings.paper_reading_times(d.paper)["iteration"].dtype == int
+
+
+def test_brain_and_language_units(results_dir):
+    d = findings.load(results_dir)
+    assert findings.sentence_length_r(d.baselines) == "0.128"
+    assert findings.sentence_length_r(pd.Series(dtype=float)) == "nan"
+    p = findings.paper_brain_by_layer(d.paper)
+    assert p["layer"].dtype == int and set(p["layer"]) == set(range(13))
+    t = findings.language_units_table(d.summary, d.paper)
+    assert list(t.columns) == ["r_top10pct", "r_top1pct", "paper"] and list(t.index) == LABELS
+    assert t.loc["Connectome", "paper"] == "0.235 ± 0.015"
+    assert findings.untrained_best_layer(d.baselines) == {("language_units", "r_top1pct"): pytest.approx(0.155)}
+
+
+def test_final_numbers_shows_every_declared_measure_the_run_has():
+    t = findings.final_numbers(_summary_rows())
+    assert list(t.index) == [f"{task} {metric}" for task, metric in findings.FINAL_MEASURES]
+    assert list(t.columns) == LABELS and t.loc["perplexity loss", "Connectome"] == "5.0000 ± 0.0010"
+    with pytest.raises(KeyError, match="registry"):
+        findings.final_numbers(_summary_rows(), measures=[("nosuch", "metric")])
