@@ -51,11 +51,6 @@ def _read_owner(owner_file: Path) -> dict | None:
         return None
 
 
-def lock_owner(run_root: str | os.PathLike) -> dict | None:
-    """What the holder of the run lock recorded (pid, host, stage, command, since), if readable."""
-    return _read_owner(Path(run_root) / OWNER_NAME)
-
-
 def _locked_message(run_root: Path, stage: str, owner_file: Path) -> str:
     owner = _read_owner(owner_file)
     if owner:

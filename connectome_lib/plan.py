@@ -34,12 +34,11 @@ import pandas as pd
 
 from . import ablation, layout, stages
 from .config import ConfigError, Profile
+from .step import STATUSES as STEP_STATUSES
 from .step import Step
 
-KINDS = ("evolve", "develop", "ablation", "evaluate")
-#: what :func:`plan` says of a step: the four of a training step (:meth:`Step.status`) and
-#: ``waiting`` for a step it needs
-STATUSES = ("done", "partial", "stale", "absent", "waiting")
+#: what :func:`plan` says of a step: those of :meth:`Step.status` and ``waiting`` for a step it needs
+STATUSES = (*STEP_STATUSES, "waiting")
 
 
 @dataclass(frozen=True)

@@ -63,8 +63,7 @@ def generation_steps(profile: Profile) -> list[Step]:
     return steps
 
 
-def evolve(profile: Profile, progress: bool = True, on_iteration=None, fresh: bool = False,
-           generations: int | None = None) -> Connectome:
+def evolve(profile: Profile, progress: bool = True, on_iteration=None, fresh: bool = False) -> Connectome:
     """Run the outer loop: ``generations`` rounds of train -> prune -> reset; return the final
     connectome (also saved as ``<run_root>/evolve/connectome.cmask``).
 
@@ -77,12 +76,11 @@ def evolve(profile: Profile, progress: bool = True, on_iteration=None, fresh: bo
     the current settings are reused; one computed with other settings raises
     :class:`StaleResultError`, or with ``fresh=True`` is recomputed together with every later
     generation. Inner models and evaluations trained from a replaced connectome are noticed by
-    ``develop`` and ``evaluate`` (run them with fresh too). ``generations`` stops after that
-    many generations (a cluster job per generation; default: all of the profile's).
+    ``develop`` and ``evaluate`` (run them with fresh too). One generation alone:
+    :func:`run_generation` (``connectome step evolve/gen_<gg>``).
     """
-    steps = generation_steps(profile)[:generations]
     connectome = None
-    for g, step in enumerate(steps):
+    for g, step in enumerate(generation_steps(profile)):
         connectome = run_generation(profile, g, step, progress=progress, on_iteration=on_iteration, fresh=fresh)
     return connectome
 

@@ -20,7 +20,7 @@ every step follows, so that evolve, develop and the ablations cannot drift apart
    config, ``model.py``/``auto_map`` and the tokenizer files, so that ``AutoModelForCausalLM``
    and ``AutoTokenizer`` load it from the folder alone).
 
-:func:`step_status` tells, without side effects, whether a step is ``done``, ``partial`` (to
+:meth:`Step.status` tells, without side effects, whether a step is ``done``, ``partial`` (to
 resume), ``stale`` or ``absent``; :mod:`connectome_lib.plan` lists every step of a profile.
 """
 
@@ -43,6 +43,7 @@ from .locking import step_lock
 from .model_card import step_card
 from .training import Trainer, save_model
 
+#: what :meth:`Step.status` says of a step
 STATUSES = ("done", "partial", "stale", "absent")
 
 
@@ -105,13 +106,6 @@ class Step:
             return "absent"
         return "partial" if is_current(_read_record(self.folder / "run.json"), self.fingerprint) else "stale"
 
-    def done_record(self) -> dict:
-        """The step's ``done.json`` (``FileNotFoundError`` naming the step if it is not done)."""
-        if not layout.is_done(self.folder):
-            raise FileNotFoundError(f"{self.title} is not finished (no done.json): run it first "
-                                    f"(connectome step {self.id})")
-        return layout.read_json(self.folder / "done.json")
-
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
         """Hold this step's lock (main process only; see :func:`connectome_lib.locking.step_lock`)."""
@@ -151,11 +145,6 @@ class Step:
         """Write ``done.json`` (last: the step is complete) with the settings and fingerprint."""
         layout.write_json_atomic(self.folder / "done.json",
                                  {**record, "fingerprint": self.fingerprint, "settings": self.settings})
-
-
-def step_status(step: Step) -> str:
-    """:meth:`Step.status` as a function (for tables)."""
-    return step.status()
 
 
 # ------------------------------------------------------------------------------ training steps
