@@ -268,22 +268,15 @@ def test_the_tripwire_is_live(tmp_path):
 
 
 # ------------------------------------------------------------------------------- evaluation
-def test_connectome_evaluate_hellaswag_matches_the_official_forward(folder, tmp_path, monkeypatch):
-    """``connectome evaluate --model <released folder> --tasks hellaswag --limit 8``: each choice's
+def test_connectome_evaluate_hellaswag_matches_the_official_forward(folder, tmp_path):
+    """``connectome evaluate --model <released folder> --tasks hellaswag --limit 8`` (the real
+    ``load_model``, which routes released folders to the safe loader): each choice's
     log-likelihood equals the official-style forward's within 1e-5."""
-    from connectome_lib.evals import cli, runner
+    from connectome_lib.evals import cli
     from connectome_lib.evals.hellaswag import load_hellaswag
     from connectome_lib.evals.scoring import encode_request
     from connectome_lib.tokenizer import load_tokenizer
 
-    original = runner.load_model
-
-    def load_model(path, device="auto"):  # what evals/runner.py's load_model does once it routes released folders
-        if released.is_released_folder(path):
-            return released.load_released(path, device="cpu")[0]
-        return original(path, device)
-
-    monkeypatch.setattr(runner, "load_model", load_model)
     results = tmp_path / "res" / "results.csv"
     rc = cli.main(["evaluate", "--model", str(folder.path), "--tasks", "hellaswag", "--limit", "8", "--device", "cpu",
                    "--results", str(results), "--set", "progress=false"])
