@@ -80,18 +80,18 @@ def evolve(profile: Profile, progress: bool = True, on_iteration=None, fresh: bo
     :func:`run_generation` (``connectome step evolve/gen_<gg>``).
     """
     connectome = None
-    for g, step in enumerate(generation_steps(profile)):
-        connectome = run_generation(profile, g, step, progress=progress, on_iteration=on_iteration, fresh=fresh)
+    for g in range(profile.evolve.generations):
+        connectome = run_generation(profile, g, progress=progress, on_iteration=on_iteration, fresh=fresh)
     return connectome
 
 
-def run_generation(profile: Profile, g: int, step: Step | None = None, progress: bool = True, on_iteration=None,
+def run_generation(profile: Profile, g: int, progress: bool = True, on_iteration=None,
                    fresh: bool = False) -> Connectome:
     """Run generation ``g`` of the outer loop (generation g-1 must be finished); return its
     connectome. The last generation's connectome is also the run's final connectome."""
     cfg, root = profile.evolve, profile.run_root
     steps = generation_steps(profile)
-    step = step or steps[g]
+    step = steps[g]
     if g > 0 and steps[g - 1].status() != "done":
         raise FileNotFoundError(f"generation {g} starts from generation {g - 1}, which is not finished with these "
                                 f"settings ({steps[g - 1].folder}): run connectome step {steps[g - 1].id} first")

@@ -6,10 +6,6 @@
 #   PROFILE=smoke bash scripts/build_book.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PROFILE=${PROFILE:-cpu}
-bash scripts/setup.sh
-VENV=${VENV:-.venv}
-export PATH="$(cd "$VENV" && pwd)/bin:$PATH"
-export CONNECTOME_BOOK_PROFILE="$PROFILE"
+source scripts/book_env.sh
 jupyter-book build . --warningiserror --keep-going
 echo "book (committed results of profile $PROFILE): $PWD/_build/html/index.html"
