@@ -11,7 +11,10 @@ from it only in *where* the survivors of the replaced components sit and which s
 ``random_blocks``, ``random_lm_head``) and all but one replaced (``only_wte``, ``only_blocks``,
 ``only_lm_head``). With none replaced the hybrid is the Connectome model, with all replaced
 the RandomConnectome model of the same seed (the random control is ``random_control(seed)``,
-exactly as ``develop`` draws it), so the six variants interpolate between the two.
+exactly as ``develop`` draws it), so the six variants interpolate between the two. The stage
+uses the connectome of one lineage (``ablations.lineage``) and, by default, the inner seeds of
+that lineage: its tests compare single model pairs on the same windows (a description of these
+models, not a claim about the procedure, whose replicates are lineages).
 
 :func:`train_ablation` trains one variant like :func:`connectome_lib.stages.develop_one` trains
 the Connectome model (same training config with the seed, same init value, same data), in
@@ -83,10 +86,25 @@ def ablation_dir(run_root: str | os.PathLike, variant: str | AblationVariant, se
     return Path(run_root) / "ablations" / f"{get_variant(variant).name}_s{int(seed)}"
 
 
+def ablation_seeds(profile: Profile) -> list[int]:
+    """The seeds of the ablation stage: ``ablations.seeds``, or the inner seeds whose models
+    inherit the connectome of ``ablations.lineage`` (:func:`~connectome_lib.stages.lineage_of`)."""
+    if profile.ablations.seeds is not None:
+        return [int(s) for s in profile.ablations.seeds]
+    return [int(s) for s in profile.develop.seeds if stages.lineage_of(profile, s) == profile.ablations.lineage]
+
+
+def ablation_variants(profile: Profile) -> list[str]:
+    """The variants of the ablation stage: ``ablations.variants``, or all of :data:`ABLATIONS`."""
+    v = profile.ablations.variants
+    return list(v) if v is not None else [a.name for a in ABLATIONS]
+
+
 def ablation_settings(profile: Profile, variant: AblationVariant, seed: int, connectome_sha256: str) -> dict:
-    """The settings that shape an ablation model: those of the Connectome inner model of the same
-    seed (:func:`~connectome_lib.fingerprint.inner_settings`) plus the variant."""
-    settings = inner_settings(profile, "connectome", seed, connectome_sha256)
+    """The settings that shape an ablation model: those of a Connectome inner model of the same
+    seed from lineage ``ablations.lineage`` (:func:`~connectome_lib.fingerprint.inner_settings`)
+    plus the variant."""
+    settings = inner_settings(profile, "connectome", seed, connectome_sha256, profile.ablations.lineage)
     settings.update(step="ablation", variant=variant.name, take_random=sorted(variant.take_random))
     return settings
 
@@ -95,15 +113,16 @@ def ablation_step(profile: Profile, variant: str | AblationVariant, seed: int) -
     """The step of one ablation model (the final connectome must exist: its SHA-256 is a setting)."""
     v = get_variant(variant)
     folder = ablation_dir(profile.run_root, v, seed)
-    settings = ablation_settings(profile, v, seed, stages.final_connectome_sha(profile))
+    settings = ablation_settings(profile, v, seed, stages.final_connectome_sha(profile, profile.ablations.lineage))
     return Step("ablation", folder.name, folder, profile.run_root, settings)
 
 
 def build_hybrid(profile: Profile, variant: str | AblationVariant, seed: int) -> Connectome:
-    """The hybrid connectome of ``variant`` for ``seed`` from the run's final connectome and its
-    random control ``random_control(seed)`` (the RandomConnectome model's of that seed)."""
+    """The hybrid connectome of ``variant`` for ``seed`` from the final connectome of lineage
+    ``ablations.lineage`` and its random control ``random_control(seed)`` (the RandomConnectome
+    model's of that seed, when the seed belongs to that lineage)."""
     v = get_variant(variant)
-    connectome = stages.load_final_connectome(profile)
+    connectome = stages.load_final_connectome(profile, profile.ablations.lineage)
     return hybrid_connectome(connectome, connectome.random_control(seed), v.take_random)
 
 
@@ -141,19 +160,19 @@ def train_ablation(profile: Profile, variant: str | AblationVariant, seed: int, 
 
 def train_ablations(profile: Profile, seeds: Sequence[int] | None = None, variants: Sequence[str] | None = None,
                     progress: bool = True, fresh: bool = False) -> list[Path]:
-    """Every variant x seed (by default all :data:`ABLATIONS` and the profile's develop seeds)."""
+    """Every variant x seed (by default :func:`ablation_variants` and :func:`ablation_seeds`)."""
     return [train_ablation(profile, v, seed, progress=progress, fresh=fresh)
-            for seed in (seeds if seeds is not None else profile.develop.seeds)
-            for v in (variants if variants is not None else [a.name for a in ABLATIONS])]
+            for seed in (seeds if seeds is not None else ablation_seeds(profile))
+            for v in (variants if variants is not None else ablation_variants(profile))]
 
 
 def ablation_folders(profile: Profile, seeds, variants) -> list[tuple[str, int, Path]]:
-    """``(model, seed, folder)`` of the three main model types (``model`` = their init) and of
-    every ablation variant (``model`` = its name), for ``seeds`` (default: the develop seeds)."""
-    seeds = list(seeds if seeds is not None else profile.develop.seeds)
+    """``(model, seed, folder)`` of the main model types (``model`` = their init) and of every
+    ablation variant (``model`` = its name), for ``seeds`` (default: :func:`ablation_seeds`)."""
+    seeds = list(seeds if seeds is not None else ablation_seeds(profile))
     out = [(init, int(s), layout.develop_dir(profile.run_root, init, s))
            for init in profile.develop.inits for s in seeds]
-    for name in variants if variants is not None else [a.name for a in ABLATIONS]:
+    for name in variants if variants is not None else ablation_variants(profile):
         v = get_variant(name)
         out += [(v.name, int(s), ablation_dir(profile.run_root, v, s)) for s in seeds]
     return out
@@ -165,7 +184,8 @@ def ablation_runs(profile: Profile, seeds: Sequence[int] | None = None,
     val_loss`` for the three main model types (``group`` = ``main``, from ``develop/``) and every
     ablation variant (``group`` = ``ablation``). The per-seed rows are what paired tests need
     (every variant shares its seed's model init and data order with the main models)."""
-    main = {"connectome": "", "random": " ".join(COMPONENTS), "dense": "(dense)"}
+    main = {"connectome": "", "random": " ".join(COMPONENTS), "rowmatched": "(row-matched) " + " ".join(COMPONENTS),
+            "dense": "(dense)"}
     rows = []
     for model, seed, folder in ablation_folders(profile, seeds, variants):
         if model in main:

@@ -188,9 +188,9 @@ def row_density_vs_frequency(connectome: Connectome, random_connectome: Connecto
 _GEN = re.compile(r"^gen_(\d+)$")
 
 
-def available_generations(run_root: str | os.PathLike) -> list[int]:
-    """The generations of a run whose connectome file exists, in order."""
-    root = Path(run_root) / "evolve"
+def available_generations(run_root: str | os.PathLike, lineage: int = 0) -> list[int]:
+    """The generations of a lineage whose connectome file exists, in order."""
+    root = layout.lineage_dir(run_root, lineage)
     out = []
     if root.is_dir():
         for d in root.iterdir():
@@ -200,14 +200,16 @@ def available_generations(run_root: str | os.PathLike) -> list[int]:
     return sorted(out)
 
 
-def load_generations(run_root: str | os.PathLike, generations: Iterable[int] | None = None) -> dict[int, Connectome]:
-    """The connectome of each generation (``evolve/gen_XX/connectome.cmask``); all by default."""
-    gens = list(generations) if generations is not None else available_generations(run_root)
+def load_generations(run_root: str | os.PathLike, generations: Iterable[int] | None = None,
+                     lineage: int = 0) -> dict[int, Connectome]:
+    """The connectome of each generation of ``lineage`` (``evolve/c<k>/gen_XX/connectome.cmask``);
+    all by default."""
+    gens = list(generations) if generations is not None else available_generations(run_root, lineage)
     if not gens:
         raise FileNotFoundError(
-            f"no generation connectomes under {Path(run_root) / 'evolve'}: run `connectome evolve` first"
+            f"no generation connectomes under {layout.lineage_dir(run_root, lineage)}: run `connectome evolve` first"
         )
-    return {g: Connectome.load(layout.generation_dir(run_root, g) / "connectome.cmask") for g in gens}
+    return {g: Connectome.load(layout.generation_dir(run_root, g, lineage) / "connectome.cmask") for g in gens}
 
 
 def density_by_layer_and_kind(run_root: str | os.PathLike, generations: Iterable[int] | None = None) -> pd.DataFrame:

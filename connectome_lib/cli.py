@@ -95,12 +95,15 @@ def _cmd_tokenize(args) -> int:
 
 
 def _cmd_evolve(args) -> int:
+    from . import layout
     from .stages import evolution_summary, evolve
 
     profile = _profile(args)
-    connectome = evolve(profile, progress=not args.no_progress, fresh=getattr(args, "fresh", False))
+    finals = evolve(profile, progress=not args.no_progress, fresh=getattr(args, "fresh", False))
     print(evolution_summary(profile).to_string(index=False))
-    print(f"final connectome: density {connectome.density():.4f} -> {profile.run_root / 'evolve' / 'connectome.cmask'}")
+    for k, connectome in enumerate(finals):
+        print(f"final connectome of lineage {k}: density {connectome.density():.4f} -> "
+              f"{layout.final_connectome_path(profile.run_root, k)}")
     return 0
 
 

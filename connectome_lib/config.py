@@ -92,6 +92,22 @@ class DataConfig:
     #: and how many characters of that corpus (documents in file order) it is trained on
     bpe_vocab_size: int = 4096
     bpe_train_chars: int = 20_000_000
+    #: books left out of every split of a local corpus (by the records' ``id``): ``"duplicates"``
+    #: = the committed list of works that appear twice in the shared Gutenberg corpora
+    #: (``profiles/corpus_exclusions.csv``, the repair plan of :mod:`connectome_lib.corpus_audit`),
+    #: a path to such a CSV (columns ``split, id``), or ``None`` (keep every book)
+    exclude: str | None = "duplicates"
+    #: how a split larger than its ``<split>_max_tokens`` is cut down: ``"chunks"`` tokenises
+    #: every book, cuts the token stream into chunks of ``chunk_tokens`` and keeps a seeded
+    #: (``sample_seed``) stratified random choice of them in corpus order, so every book
+    #: contributes in proportion to its length; ``"head"`` reads the books in file order up to the
+    #: limit (the official loader). Hub corpora are always read ``"head"`` (see connectome_lib.data)
+    sample: str = "chunks"
+    #: the splits ``sample`` applies to; the others are read ``"head"`` (the outer loop reads on
+    #: through its corpus generation after generation, and tokenising all of it would cost minutes)
+    sample_splits: list[str] = field(default_factory=lambda: ["inner", "val"])
+    chunk_tokens: int = 4096
+    sample_seed: int = 0
 
     def check(self, where: str = "data") -> None:
         for split in ("outer", "inner", "val"):
@@ -101,6 +117,16 @@ class DataConfig:
             _require(bool(getattr(self, split)), key(where, split), getattr(self, split), "a corpus (not empty)")
         _require(bool(self.text_field), key(where, "text_field"), self.text_field, "a field name (not empty)")
         _require(bool(self.cache_dir), key(where, "cache_dir"), self.cache_dir, "a folder (not empty)")
+        settings.require_choice(self.sample, ("chunks", "head"), key(where, "sample"))
+        bad = [x for x in self.sample_splits if x not in ("outer", "inner", "val")]
+        if bad:
+            raise ConfigError(f"{key(where, 'sample_splits')}: unknown split(s) {bad}; choose from outer, inner, val")
+        _require(isinstance(self.chunk_tokens, int) and self.chunk_tokens >= 1, key(where, "chunk_tokens"),
+                 self.chunk_tokens, "a positive number of tokens")
+        _require(isinstance(self.sample_seed, int) and self.sample_seed >= 0, key(where, "sample_seed"),
+                 self.sample_seed, "a non-negative integer")
+        _require(self.exclude is None or bool(self.exclude), key(where, "exclude"), self.exclude,
+                 "'duplicates', a path to a CSV (split, id) or null")
 
 
 @dataclass
@@ -174,9 +200,13 @@ class TrainConfig:
 
 @dataclass
 class EvolveConfig:
-    """The outer loop: ``generations`` rounds of train -> prune -> reset."""
+    """The outer loop: ``generations`` rounds of train -> prune -> reset, run once per seed of
+    ``seeds`` (each run a *lineage* with its own connectome; ``None``: one lineage, seed
+    ``train.seed``). Independent lineages are the replicates of "evolution produces a useful
+    connectome": with one lineage that claim has n = 1."""
 
     generations: int = 6
+    seeds: list[int] | None = None
     prune_fraction: float = 0.2
     prune_scope: str = "per_tensor"
     prune_include: str = ".*"
@@ -194,8 +224,20 @@ class EvolveConfig:
         )
     )
 
+    @property
+    def lineage_seeds(self) -> list[int]:
+        """The seed of every lineage, lineage 0 first."""
+        return [int(s) for s in self.seeds] if self.seeds is not None else [int(self.train.seed)]
+
+    @property
+    def lineages(self) -> int:
+        return len(self.lineage_seeds)
+
     def check(self, where: str = "evolve") -> None:
         _require(self.generations >= 1, key(where, "generations"), self.generations, ">= 1")
+        if self.seeds is not None:
+            _require(len(self.seeds) >= 1, key(where, "seeds"), self.seeds, "a non-empty list of seeds or null")
+            _require(len(set(self.seeds)) == len(self.seeds), key(where, "seeds"), self.seeds, "distinct seeds")
         _require(0.0 < self.prune_fraction < 1.0, key(where, "prune_fraction"), self.prune_fraction, "in (0, 1)")
         _require(self.reset_value > 0, key(where, "reset_value"), self.reset_value, "> 0")
         if self.prune_ties not in ("official", "random"):
@@ -210,10 +252,15 @@ class EvolveConfig:
 
 @dataclass
 class DevelopConfig:
-    """The inner loop: fresh models with ``init`` in {connectome, random, dense}, several seeds."""
+    """The inner loop: fresh models with ``init`` in {connectome, random, rowmatched, dense},
+    several seeds. The model with the i-th seed of ``seeds`` inherits (or, for the random
+    controls, is matched to) the connectome of lineage ``i % evolve.lineages``."""
 
-    inits: list[str] = field(default_factory=lambda: ["connectome", "random", "dense"])
+    inits: list[str] = field(default_factory=lambda: ["connectome", "random", "rowmatched", "dense"])
     seeds: list[int] = field(default_factory=lambda: [0, 1, 2, 3])
+    #: the NoConnectome seeds (``None``: ``seeds``). Its unit of replication is the seed, so
+    #: more seeds buy it the power the lineages give the other types at no outer-loop cost
+    dense_seeds: list[int] | None = None
     init_value: float = 0.02
     train: TrainConfig = field(
         default_factory=lambda: TrainConfig(
@@ -221,23 +268,41 @@ class DevelopConfig:
         )
     )
 
+    def seeds_of(self, init: str) -> list[int]:
+        """The seeds of the models of ``init``."""
+        return [int(s) for s in (self.dense_seeds if init == "dense" and self.dense_seeds is not None else self.seeds)]
+
+    def models(self) -> list[tuple[str, int]]:
+        """Every (init, seed) the inner loop trains, in training order (seed by seed, then the
+        NoConnectome seeds beyond ``seeds``)."""
+        out = [(init, int(s)) for s in self.seeds for init in self.inits if s in self.seeds_of(init)]
+        return out + [(init, s) for init in self.inits for s in self.seeds_of(init) if (init, s) not in out]
+
     def check(self, where: str = "develop") -> None:
         bad = [i for i in self.inits if i not in INITS]
         if bad:
             raise ConfigError(f"{key(where, 'inits')}: unknown {bad}; choose from {list(INITS)}")
         if not self.seeds:
             raise ConfigError(f"{key(where, 'seeds')} must not be empty")
+        if not self.inits:
+            raise ConfigError(f"{key(where, 'inits')} must not be empty; choose from {list(INITS)}")
+        _require(len(set(self.seeds)) == len(self.seeds), key(where, "seeds"), self.seeds, "distinct seeds")
+        if self.dense_seeds is not None:
+            _require(len(self.dense_seeds) >= 1 and len(set(self.dense_seeds)) == len(self.dense_seeds),
+                     key(where, "dense_seeds"), self.dense_seeds, "a non-empty list of distinct seeds or null")
         _require(self.init_value > 0, key(where, "init_value"), self.init_value, "> 0")
 
 
 @dataclass
 class AblationConfig:
     """The per-component ablation stage (:mod:`connectome_lib.ablation`): Connectome models whose
-    mask and signs in some components come from the random control. ``seeds`` ``None`` = the
-    inner loop's seeds; ``variants`` ``None`` = all six."""
+    mask and signs in some components come from the random control, all from the connectome of
+    lineage ``lineage``. ``seeds`` ``None`` = the inner loop's seeds of that lineage;
+    ``variants`` ``None`` = all six."""
 
     seeds: list[int] | None = None
     variants: list[str] | None = None
+    lineage: int = 0
 
     def check(self, where: str = "ablations") -> None:
         bad = [v for v in self.variants or [] if v not in ABLATIONS_BY_NAME]
@@ -245,6 +310,7 @@ class AblationConfig:
             raise ConfigError(f"{key(where, 'variants')}: unknown {bad}; choose from {sorted(ABLATIONS_BY_NAME)}")
         if self.seeds is not None and not self.seeds:
             raise ConfigError(f"{key(where, 'seeds')} must not be empty (null = the inner loop's seeds)")
+        _require(self.lineage >= 0, key(where, "lineage"), self.lineage, ">= 0")
 
 
 @dataclass
@@ -272,6 +338,9 @@ class Profile:
         return settings.validate(self)
 
     def check(self, where: str = "") -> None:
+        if self.ablations.lineage >= self.evolve.lineages:
+            raise ConfigError(f"ablations.lineage ({self.ablations.lineage}) names no lineage: evolve.seeds gives "
+                              f"{self.evolve.lineages} (0 to {self.evolve.lineages - 1})")
         if self.data.tokenizer == "bpe" and self.model.vocab_size < self.data.bpe_vocab_size:
             raise ConfigError(
                 f"model.vocab_size ({self.model.vocab_size}) is smaller than data.bpe_vocab_size "

@@ -411,6 +411,17 @@ def read_corpora(data_dir: str | os.PathLike | None = None) -> dict[str, list[di
     return {name: list(iter_jsonl(data_path(key, data_dir))) for name, key in SPLITS.items()}
 
 
+def write_exclusions(path: str | os.PathLike, data_dir: str | os.PathLike | None = None) -> pd.DataFrame:
+    """Write the repair plan of the shared corpora (:func:`audit`) as the list of books that
+    ``data.exclude`` leaves out (``connectome_lib/profiles/corpus_exclusions.csv`` for
+    ``exclude: duplicates``); return it."""
+    from .layout import write_csv_atomic
+
+    plan = audit(data_dir)[1]
+    write_csv_atomic(plan, path)
+    return plan
+
+
 def audit(data_dir: str | os.PathLike | None = None, **kwargs) -> tuple[pd.DataFrame, pd.DataFrame]:
     """``(duplicates, plan)`` for the shared outer, inner and val corpora; ``kwargs`` go to
     :func:`find_duplicates`."""

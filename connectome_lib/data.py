@@ -1,10 +1,25 @@
 """Corpora: read through ``datasets``, tokenised once into cached uint16 token files.
 
-A corpus is tokenised into one flat ``uint16`` array, documents separated by ``<|endoftext|>``,
-stored as ``<cache_dir>/<split>-<key>.bin`` next to a manifest ``<...>.json`` that records the
-source, the tokenizer, the number of tokens and the file's checksum. The cache key hashes the
-source (and, for local files, their size and modification time), the tokenizer files and the
-token limit, so a changed input is re-tokenised, never silently reused.
+A corpus split is tokenised into one flat ``uint16`` array, documents separated by
+``<|endoftext|>`` (EOT), stored as ``<cache_dir>/<split>-<key>.bin`` next to a manifest
+``<...>.json`` that records the source, the tokenizer, the number of tokens, the file's checksum,
+the books left out, and which book every token comes from (``documents`` and ``segments``; see
+:func:`token_books` and :func:`book_table`, for per-book validation losses).
+
+Books that appear twice in the shared corpora are left out (``data.exclude``: by default the
+committed list ``profiles/corpus_exclusions.csv`` written by
+:func:`connectome_lib.corpus_audit.write_exclusions`). A split longer than its token limit is,
+by default (``data.sample: chunks``), tokenised whole, cut into chunks of ``data.chunk_tokens``
+and sampled -- a seeded, stratified random choice of chunks in corpus order, an EOT marking
+every discontinuity -- so that every book contributes in proportion to its length instead of
+the first book in the file filling the split; ``data.sample: head`` reads the documents in file
+order up to the limit, as the official loader does (and as every hub corpus is read, and every
+split not in ``data.sample_splits``: by default the outer split, which the generations read
+on through). The exact
+rules are in :func:`tokenize_corpus`. The cache key hashes the source (and, for local files,
+their size and modification time), the tokenizer files, the token limit, the ids excluded from
+the split and the sampling (mode, chunk size, seed), so a changed input or setting is
+re-tokenised, never silently reused. Files are written under a temporary name and renamed.
 
 Training reads *windows* of ``seq_len + 1`` tokens through a :class:`BatchSampler`: forward
 through the corpus (the official loader), in a seeded shuffled order per pass, or at random
@@ -22,6 +37,7 @@ import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 import torch
@@ -34,9 +50,12 @@ from .tokenizer import profile_tokenizer
 
 __all__ = ["SPLITS", "LocalSource", "HubSource", "resolve_source", "iter_documents", "tokenize_corpus",
            "token_cache_path", "load_corpus_tokens", "TokenCacheError", "corpus_manifest", "corpus_table",
+           "SAMPLES", "DUPLICATES_FILE", "excluded_ids", "token_books", "book_table",
            "BatchSampler", "window_offsets", "unigram_entropy", "validation_batches"]
 
 SPLITS = ("outer", "inner", "val")
+#: the values of ``data.sample``: how a split is cut to its token limit (:func:`tokenize_corpus`)
+SAMPLES = ("chunks", "head")
 
 
 def _tokenizer_fingerprint(tokenizer) -> str:
@@ -54,70 +73,186 @@ def tokenize_corpus(
     max_tokens: int | None = None,
     batch_docs: int = 8,
     progress: bool = True,
+    exclude: frozenset[str] = frozenset(),
+    sample: str = "head",
+    chunk_tokens: int = 4096,
+    seed: int | Sequence[int] = 0,
 ) -> dict:
     """Tokenise a corpus into a flat uint16 file (EOT after each document); return its manifest.
 
-    The file is written under a temporary name and renamed at the end, so an interrupted run
-    leaves no half-written cache behind.
+    Documents whose ``id`` is in ``exclude`` are skipped (records without an id never are), and
+    so are empty ones. ``sample`` says how the corpus is cut to ``max_tokens``:
+
+    ``"head"``
+        documents in file order until ``max_tokens`` (the last one cut off there; the official
+        loader's "first N tokens"). Reading stops at the limit.
+    ``"chunks"``
+        every document is tokenised and the token stream (each document followed by its EOT) is
+        cut into consecutive chunks of ``chunk_tokens``. If the stream is longer than
+        ``max_tokens``, ``K = ceil(max_tokens / chunk_tokens)`` of its ``N`` full chunks are
+        kept (the short tail of the stream is not a candidate): the chunks are split into ``K``
+        consecutive strata of ``N // K`` or ``N // K + 1`` chunks and one chunk is drawn
+        uniformly from each (``seed``). That is a seeded random subset of ``K`` chunks, in
+        corpus order, in which every book's share is its share of the stream to within about a
+        chunk, and every book at least two strata long is sure to be read (a shorter one may
+        not be). The kept chunks are concatenated, the last one shortened so that exactly
+        ``max_tokens`` corpus tokens are kept, and an EOT is inserted wherever two kept chunks
+        are not contiguous in the stream, marking the discontinuity (also where the chunk before
+        it happens to end with a document's own EOT). So the output has exactly ``max_tokens``
+        tokens plus one per discontinuity (at most ``K - 1``; ``n_discontinuities`` in the
+        manifest). With ``max_tokens`` ``None`` or at least the stream's length, everything is
+        kept, exactly as with ``"head"``.
+
+    The manifest records the documents read (``documents``: ``index`` = the record's line in
+    the file, ``id``, ``title``, ``tokens`` = its tokenised length with its EOT), the runs of
+    output tokens that come from each (``segments``: ``[start, length, index]``, one per
+    contiguous run of a document's tokens, in output order; an inserted EOT belongs to the run
+    before it; see :func:`token_books`) and the ids left out (``excluded``,
+    ``n_excluded``). The file is written under a temporary name and renamed at the end, so an
+    interrupted run leaves no half-written cache behind.
     """
+    if sample not in SAMPLES:
+        raise ValueError(f"sample must be one of {SAMPLES}, got {sample!r}")
     if len(tokenizer) > np.iinfo(np.uint16).max + 1:
         raise ValueError("uint16 token files need a vocabulary of at most 65,536 tokens")
+    if sample == "chunks" and chunk_tokens < 1:
+        raise ValueError(f"chunk_tokens must be >= 1, got {chunk_tokens}")
+    head = sample == "head"
     out_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = out_path.with_suffix(".bin.tmp")
-    n_tokens, n_docs, t0 = 0, 0, time.time()
-    bar = tqdm(total=max_tokens, unit="tok", unit_scale=True, desc=f"tokenise {out_path.stem}", disable=not progress)
+    t0 = time.time()
+    eot = tokenizer.eos_token_id
+    docs: list[dict] = []
+    arrays: list[np.ndarray] = []
+    skipped: list[str] = []
+    total = 0
+    bar = tqdm(total=max_tokens if head else None, unit="tok", unit_scale=True,
+               desc=f"tokenise {out_path.stem}", disable=not progress)
     try:
-        with open(tmp, "wb") as f:
-            batch: list[str] = []
+        batch: list[tuple[str, int, str | None, str]] = []
 
-            def flush() -> bool:
-                nonlocal n_tokens, n_docs
-                ids = tokenizer(batch, add_special_tokens=False)["input_ids"]
-                for doc in ids:
-                    arr = np.asarray(doc + [tokenizer.eos_token_id], dtype=np.uint16)
-                    if max_tokens is not None and n_tokens + len(arr) >= max_tokens:
-                        arr = arr[: max_tokens - n_tokens]
-                    f.write(arr.tobytes())
-                    n_tokens += len(arr)
-                    n_docs += 1
-                    bar.update(len(arr))
-                    if max_tokens is not None and n_tokens >= max_tokens:
-                        return True
-                batch.clear()
-                return False
+        def flush() -> bool:
+            """Tokenise the batch; True once ``head`` reading has reached ``max_tokens``."""
+            nonlocal total
+            ids = tokenizer([b[0] for b in batch], add_special_tokens=False)["input_ids"]
+            for (_, index, doc_id, title), doc in zip(batch, ids):
+                arr = np.asarray(doc + [eot], dtype=np.uint16)
+                docs.append({"index": index, "id": doc_id, "title": title, "tokens": len(arr)})
+                if head and max_tokens is not None and total + len(arr) >= max_tokens:
+                    arr = arr[: max_tokens - total]
+                arrays.append(arr)
+                total += len(arr)
+                bar.update(len(arr))
+                if head and max_tokens is not None and total >= max_tokens:
+                    return True
+            batch.clear()
+            return False
 
-            done = False
-            for text in iter_documents(source, text_field):
-                if text:
-                    batch.append(text)
-                if len(batch) >= batch_docs and flush():
-                    done = True
-                    break
-            if batch and not done:
-                flush()
+        done = False
+        for index, (text, doc_id, title) in enumerate(iter_documents(source, text_field, with_meta=True)):
+            if doc_id is not None and doc_id in exclude:
+                skipped.append(doc_id)
+                continue
+            if text:
+                batch.append((text, index, doc_id, title))
+            if len(batch) >= batch_docs and flush():
+                done = True
+                break
+        if batch and not done:
+            flush()
         bar.close()
-        if n_tokens == 0:
+        if total == 0:
             raise ValueError(f"corpus {getattr(source, 'path', source.describe())} produced no tokens")
+        bounds = np.zeros(len(arrays) + 1, dtype=np.int64)  # where each document starts in the stream
+        bounds[1:] = np.cumsum([len(a) for a in arrays])
+        stream = np.concatenate(arrays)
+        arrays.clear()
+        chunks = None
+        if not head and max_tokens is not None and total > max_tokens:
+            ranges, chunks = _chunk_ranges(total, max_tokens, chunk_tokens, np.random.default_rng(seed))
+        else:
+            ranges = [(0, total)]
+        segments: list[list[int]] = []
+        n_tokens = 0
+        marker = np.asarray([eot], dtype=np.uint16)
+        with open(tmp, "wb") as f:
+            for k, (lo, hi) in enumerate(ranges):
+                if k:  # not contiguous with the previous range (contiguous chunks were merged)
+                    f.write(marker.tobytes())
+                    segments[-1][1] += 1
+                    n_tokens += 1
+                f.write(stream[lo:hi].tobytes())
+                d = int(np.searchsorted(bounds, lo, side="right")) - 1
+                pos = lo
+                while pos < hi:  # one segment per document the range runs through
+                    end = min(hi, int(bounds[d + 1]))
+                    segments.append([n_tokens, end - pos, d])
+                    n_tokens += end - pos
+                    pos, d = end, d + 1
         os.replace(tmp, out_path)
     except BaseException:
         bar.close()
         if tmp.exists():
             tmp.unlink()
         raise
+    for seg in segments:  # positions in ``docs`` -> the documents' own indices (file lines)
+        seg[2] = docs[seg[2]]["index"]
+    kept = {seg[2] for seg in segments}
     return {
         "source": source.describe(),
         "tokenizer": _tokenizer_fingerprint(tokenizer),
         "tokenizer_name": getattr(tokenizer, "name_or_path", ""),
         "n_tokens": n_tokens,
-        "n_documents": n_docs,
+        "n_documents": len(kept),
         "max_tokens": max_tokens,
+        "sample": sample,
+        "chunk_tokens": chunk_tokens if not head else None,
+        "sample_seed": (list(seed) if isinstance(seed, (list, tuple)) else seed) if not head else None,
+        "stream_tokens": int(total),
+        "chunks": chunks,
+        "n_discontinuities": len(ranges) - 1,
+        "excluded": sorted(skipped),
+        "n_excluded": len(skipped),
+        "documents": docs,
+        "segments": segments,
         "dtype": "uint16",
-        "eot_token_id": tokenizer.eos_token_id,
+        "eot_token_id": eot,
         "vocab_size": len(tokenizer),
         "bytes": out_path.stat().st_size,
         "sha256": file_sha256(out_path),
         "seconds": round(time.time() - t0, 2),
     }
+
+
+def _chunk_ranges(total: int, max_tokens: int, chunk: int, rng: np.random.Generator):
+    """The stratified chunk sample of :func:`tokenize_corpus` for a stream of ``total >
+    max_tokens`` tokens: ``(ranges, counts)``. ``ranges`` are the ``[start, stop)`` spans of the
+    stream to keep, in order, contiguous chunks merged, exactly ``max_tokens`` tokens in all;
+    ``counts`` the stream's chunks and the chunks kept.
+
+    The candidates are the stream's full chunks (its short tail, fewer than ``chunk`` tokens of
+    the last book, is left out), unless there are fewer than ``K = ceil(max_tokens / chunk)``
+    of them: then all chunks are kept (the stream, cut at ``max_tokens``)."""
+    n_all = -(-total // chunk)
+    n_full = total // chunk
+    k = -(-max_tokens // chunk)
+    n = n_full if n_full >= k else n_all
+    k = min(k, n)
+    edges = (np.arange(k + 1, dtype=np.int64) * n) // k  # k strata of n // k or n // k + 1 chunks
+    picks = rng.integers(edges[:-1], edges[1:])
+    ranges: list[list[int]] = []
+    left = max_tokens
+    for c in picks.tolist():
+        lo = c * chunk
+        hi = min((c + 1) * chunk, total, lo + left)
+        left -= hi - lo
+        if ranges and ranges[-1][1] == lo:
+            ranges[-1][1] = hi
+        else:
+            ranges.append([lo, hi])
+        if left == 0:
+            break
+    return [tuple(r) for r in ranges], {"stream": int(n_all), "kept": int(k)}
 
 
 def token_cache_path(split: str, data_cfg, tokenizer=None) -> Path:
@@ -127,10 +262,59 @@ def token_cache_path(split: str, data_cfg, tokenizer=None) -> Path:
     source = resolve_source(getattr(data_cfg, split), data_cfg.data_dir)
     tokenizer = tokenizer or profile_tokenizer(data_cfg, progress=False)
     max_tokens = getattr(data_cfg, f"{split}_max_tokens")
+    excluded = hashlib.sha256("\n".join(sorted(excluded_ids(split, data_cfg))).encode()).hexdigest()[:16]
     key = hashlib.sha256(
-        f"{source.fingerprint()}|{_tokenizer_fingerprint(tokenizer)}|{max_tokens}|{data_cfg.text_field}".encode()
+        f"{source.fingerprint()}|{_tokenizer_fingerprint(tokenizer)}|{max_tokens}|{data_cfg.text_field}"
+        f"|exclude={excluded}|{_sampling(split, data_cfg)}".encode()
     ).hexdigest()[:12]
     return Path(data_cfg.cache_dir) / f"{split}-{key}.bin"
+
+
+#: the committed list of duplicate books (``data.exclude: duplicates``)
+DUPLICATES_FILE = Path(__file__).parent / "profiles" / "corpus_exclusions.csv"
+#: what a configuration object without the newer fields means (the defaults of DataConfig)
+_DEFAULTS = {"exclude": "duplicates", "sample": "chunks", "sample_splits": ("inner", "val"), "chunk_tokens": 4096,
+             "sample_seed": 0}
+
+
+def _opt(data_cfg, name: str):
+    return getattr(data_cfg, name, _DEFAULTS[name])
+
+
+def excluded_ids(split: str, data_cfg) -> frozenset[str]:
+    """The ids of the books ``data.exclude`` leaves out of ``split``: the rows of that split in
+    the CSV it names (``"duplicates"``: :data:`DUPLICATES_FILE`); none for ``None`` or a hub
+    source."""
+    spec = _opt(data_cfg, "exclude")
+    if spec is None or isinstance(resolve_source(getattr(data_cfg, split), data_cfg.data_dir), HubSource):
+        return frozenset()
+    path = DUPLICATES_FILE if spec == "duplicates" else Path(spec).expanduser()
+    if not path.is_file():
+        raise FileNotFoundError(f"data.exclude: no list of books at {path} (a CSV with columns split, id)")
+    import pandas as pd
+
+    table = pd.read_csv(path, dtype=str, keep_default_na=False)
+    missing = {"split", "id"} - set(table.columns)
+    if missing:
+        raise ValueError(f"data.exclude: {path} lacks the column(s) {sorted(missing)} (needs split, id)")
+    return frozenset(table.loc[table["split"] == split, "id"])
+
+
+def _sampling(split: str, data_cfg) -> tuple:
+    """How ``split`` is read: ``("chunks", chunk_tokens, seed)`` or ``("head",)`` (also for a split
+    not in ``data.sample_splits``). A hub corpus
+    is always read ``"head"``: its documents are already a sample of the web, and sampling in
+    chunks would mean tokenising all of it. The seed is ``[sample_seed, split number]``, so the
+    splits draw independently."""
+    sample = _opt(data_cfg, "sample")
+    if sample not in SAMPLES:
+        from .settings import ConfigError
+
+        raise ConfigError(f"data.sample must be one of {SAMPLES}, got {sample!r}")
+    if (sample == "head" or split not in _opt(data_cfg, "sample_splits")
+            or isinstance(resolve_source(getattr(data_cfg, split), data_cfg.data_dir), HubSource)):
+        return ("head",)
+    return ("chunks", int(_opt(data_cfg, "chunk_tokens")), (int(_opt(data_cfg, "sample_seed")), SPLITS.index(split)))
 
 
 def load_corpus_tokens(split: str, data_cfg, progress: bool = True, verify: bool = False) -> np.ndarray:
@@ -184,10 +368,14 @@ def _ensure_tokenized(
 
         warnings.warn(f"token cache {path} is unusable ({problem}); re-tokenising", stacklevel=3)
     source = resolve_source(getattr(data_cfg, split), data_cfg.data_dir)
+    sampling = _sampling(split, data_cfg)
     manifest = tokenize_corpus(
-        source, path, tokenizer, data_cfg.text_field, getattr(data_cfg, f"{split}_max_tokens"), progress=progress
+        source, path, tokenizer, data_cfg.text_field, getattr(data_cfg, f"{split}_max_tokens"), progress=progress,
+        exclude=excluded_ids(split, data_cfg), sample=sampling[0],
+        **({"chunk_tokens": sampling[1], "seed": list(sampling[2])} if sampling[0] == "chunks" else {}),
     )
     manifest["split"] = split
+    manifest["exclude"] = _opt(data_cfg, "exclude")
     write_json_atomic(manifest_path, manifest)
 
 
@@ -195,6 +383,42 @@ def corpus_manifest(split: str, data_cfg) -> dict:
     """The manifest of a cached split (tokenising it first if needed)."""
     load_corpus_tokens(split, data_cfg, progress=False)
     return json.loads(token_cache_path(split, data_cfg).with_suffix(".json").read_text())
+
+
+def _manifest(split_or_manifest, data_cfg) -> dict:
+    return split_or_manifest if isinstance(split_or_manifest, dict) else corpus_manifest(split_or_manifest, data_cfg)
+
+
+def token_books(split: str | dict, data_cfg=None) -> np.ndarray:
+    """The document (book) index of every token of the cached ``split`` (int32; the ``index``
+    of :func:`book_table`), from its manifest's ``segments`` (``split`` may be that manifest).
+    What per-book validation losses group by: window ``i`` of the perplexity evaluation starts at
+    token ``i * T``, so its book is ``token_books(...)[i * T]``."""
+    manifest = _manifest(split, data_cfg)
+    out = np.full(int(manifest["n_tokens"]), -1, dtype=np.int32)
+    for start, length, doc in manifest.get("segments", []):
+        out[start: start + length] = doc
+    if (out < 0).any():
+        which = manifest.get("split", split if isinstance(split, str) else "")
+        raise TokenCacheError(f"the token cache's manifest ({which}) does not say which book every token comes "
+                              "from; delete the cache to re-tokenise")
+    return out
+
+
+def book_table(split: str | dict, data_cfg=None):
+    """The books read for the cached ``split`` (or from its manifest): ``index`` (line in the
+    corpus file), ``id``, ``title``, ``n_tokens`` (tokens of the split from that book, inserted
+    EOTs included; 0 for a book none of whose chunks was drawn) and ``doc_tokens`` (the book's
+    whole tokenised length)."""
+    import pandas as pd
+
+    manifest = _manifest(split, data_cfg)
+    n = (pd.DataFrame(manifest.get("segments", []), columns=["start", "length", "index"])
+         .groupby("index")["length"].sum())
+    t = pd.DataFrame(manifest.get("documents", []), columns=["index", "id", "title", "tokens"])
+    t = t.rename(columns={"tokens": "doc_tokens"})
+    t["n_tokens"] = t["index"].map(n).fillna(0).astype(int)
+    return t[["index", "id", "title", "n_tokens", "doc_tokens"]]
 
 
 # --------------------------------------------------------------------------------------------

@@ -17,10 +17,19 @@ import pandas as pd
 import torch
 import transformers
 
-from . import layout
+from . import effects, layout
 from .notebook import device_description
-from .readers import eval_results, final_summary, generation_curves, generation_density, training_curves
-from .verdicts import claim_summary, item_outcomes, verdict_table
+from .paper_numbers import paper_results
+from .readers import (
+    baseline_means,
+    eval_results,
+    final_summary,
+    generation_curves,
+    generation_density,
+    model_units,
+    training_curves,
+)
+from .verdicts import claim_table, item_outcomes, model_values, placebo_summary
 
 #: the files of an exported result folder and what they hold
 RESULT_FILES = {
@@ -29,10 +38,18 @@ RESULT_FILES = {
     "generation_curves.csv": "outer-loop learning curves: generation, iteration, tokens, train_loss, val_loss",
     "generation_density.csv": "density of every pruned tensor after each generation",
     "summary.csv": "final-model metrics, mean and standard error over seeds per model type",
-    "items.csv.gz": "per-item outcomes of the final models (measure, label, seed, item, value, target)",
-    "verdicts.csv": "every pair of model types on every measure: paired tests on the same items, Holm-adjusted",
-    "claims.csv": "the paper's claim (Connectome >= each control) per measure: "
-                  "holds / does not hold / cannot be told apart",
+    "items.csv.gz": "per-item outcomes of the final models (measure, label, seed, model, item, value, target)",
+    "units.csv": "every inner-loop model with its unit of replication: model, label, init, seed, lineage, unit",
+    "model_values.csv": "one value per model and tested measure (final, or mean over training), with its unit",
+    "claims.csv": "the paper's claim (Connectome >= each control) per measure, tested across units: effect, "
+                  "95 % CI, exact p, placebo, holds / does not hold / cannot be told apart / not testable",
+    "placebo.csv": "the same test between halves of one model type's units, per measure and type",
+    "book_losses.csv": "each model's mean validation loss per validation book",
+    "book_gaps.csv": "per validation book: Connectome minus each control, over unit means, 95 % CI",
+    "gap_over_training.csv": "validation-loss gap (Connectome minus each control) per inner-loop iteration, "
+                             "ours over unit means and the paper's",
+    "tokens_to_target.csv": "tokens each Connectome lineage needs to reach NoConnectome's final loss",
+    "lineage_overlap.csv": "survivors shared by the final connectomes of two lineages, against chance",
     "provenance.json": "profile, hardware, software versions, date and commit that produced the numbers",
 }
 
@@ -51,22 +68,36 @@ def export_results(ctx) -> Path:
     out = Path(ctx.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     res = eval_results(ctx.run_root)
+    units = model_units(ctx.run_root)
+    res = res.merge(units[["model", "lineage", "unit"]], on="model", how="left") if len(res) else res
     items = item_outcomes(ctx.run_root, res)
-    verdicts = verdict_table(items)
+    values = model_values(res, units)
+    summary = final_summary(res)
+    degenerate = summary[summary["metric"] == "degenerate"] if len(summary) else None
+    curves = training_curves(ctx.run_root)
+    losses = _book_losses(ctx.profile, items, units)
     tables = {
         "items.csv.gz": items,
-        "verdicts.csv": verdicts,
-        "claims.csv": claim_summary(verdicts) if len(verdicts) else pd.DataFrame(),
+        "units.csv": units,
+        "model_values.csv": values,
+        "claims.csv": claim_table(values, degenerate, baseline_means(res) if len(res) else None),
+        "placebo.csv": placebo_summary(values),
+        "book_losses.csv": losses,
+        "book_gaps.csv": effects.book_gaps(losses),
+        "gap_over_training.csv": effects.gap_over_training(res, paper_results()) if len(res) else pd.DataFrame(),
+        "tokens_to_target.csv": effects.tokens_to_target(curves),
+        "lineage_overlap.csv": _lineage_overlap(ctx.profile),
         "eval_results.csv": res,
-        "training_curves.csv": training_curves(ctx.run_root),
+        "training_curves.csv": curves,
         "generation_curves.csv": generation_curves(ctx.run_root),
         "generation_density.csv": generation_density(ctx.run_root),
-        "summary.csv": final_summary(res),
+        "summary.csv": summary,
     }
     for name, df in tables.items():
         layout.write_csv_atomic(df, out / name, float_format="%.6g")  # temporary file, then rename
     provenance = {
         "profile": ctx.profile.name,
+        "lineages": {f"c{k}": seed for k, seed in enumerate(ctx.profile.evolve.lineage_seeds)},
         "description": ctx.profile.description,
         "hardware": device_description(),
         "profile_hardware": ctx.profile.hardware,
@@ -79,6 +110,36 @@ def export_results(ctx) -> Path:
     }
     layout.write_json_atomic(out / "provenance.json", provenance)
     return out
+
+
+def _book_losses(profile, items: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
+    """:func:`connectome_lib.effects.book_losses` for the run's validation corpus."""
+    from .data import book_table, token_books
+
+    v = items[items["measure"] == "validation loss"]
+    if v.empty:
+        return pd.DataFrame()
+    context = profile.evals.perplexity_context or profile.model.block_size
+    books = effects.window_books(int(v["item"].astype(int).max()) + 1, context, token_books("val", profile.data))
+    titles = book_table("val", profile.data).set_index("index")["title"].to_dict()
+    return effects.book_losses(v, units, books, titles)
+
+
+def _lineage_overlap(profile) -> pd.DataFrame:
+    """Survivor overlap of every pair of lineages' final connectomes, against chance
+    (:func:`connectome_lib.connectome.survivor_overlap`, its ``all`` row per pair)."""
+    import itertools
+
+    from .connectome import Connectome, survivor_overlap
+    from .stages import lineages
+
+    paths = {k: layout.final_connectome_path(profile.run_root, k) for k in lineages(profile)}
+    found = {k: Connectome.load(p) for k, p in paths.items() if p.exists()}
+    rows = []
+    for a, b in itertools.combinations(sorted(found), 2):
+        t = survivor_overlap(found[a], found[b])
+        rows.append(t.assign(lineage_a=a, lineage_b=b))
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
 
 
 def load_results(results_dir: str | Path) -> dict[str, pd.DataFrame | dict]:

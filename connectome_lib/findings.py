@@ -21,7 +21,7 @@ from .book_support import book_results_dir, profile_drift
 from .export import load_results
 from .paper_numbers import paper_results
 from .readers import baseline_means
-from .registry import LABELS, chance_level, measure
+from .registry import LABELS, PAPER_LABELS, chance_level, measure
 from .verdicts import verdict_markdown
 
 #: the accuracies of the NLP section (the paper reports the first two; BLiMP is ours)
@@ -47,11 +47,11 @@ FINAL_MEASURES: tuple[tuple[str, str], ...] = (
     ("perplexity", "loss"), ("hellaswag", "acc_norm"), ("mmlu", "acc"), ("blimp", "acc"), ("futrell2018", "r"),
     ("tuckute2024", "r_best"), ("language_units", "r_top1pct"), ("language_units", "r_top10pct"),
 )
-#: the columns of the verdict table and their names on the page
-VERDICT_COLUMNS: dict[str, str] = {
-    "measure": "measure", "a": "model a", "b": "model b", "effect": "a − b", "ci_low": "CI low",
-    "ci_high": "CI high", "p_items_holm": "p (items, Holm)", "p_seeds_perm": "p (seeds, exact)",
-    "mde": "detectable at 80 %", "verdict": "verdict",
+#: the columns of the claims table and their names on the page
+CLAIM_COLUMNS: dict[str, str] = {
+    "measure": "measure", "claim": "claim", "n_a": "Connectome units", "unit_b": "control unit",
+    "n_b": "control units", "effect": "Connectome − control", "ci_low": "95 % CI low", "ci_high": "95 % CI high",
+    "p": "p (exact)", "min_p": "smallest possible p", "status": "verdict", "testable": "why not testable",
 }
 
 
@@ -65,8 +65,14 @@ class FindingsData:
     evals: pd.DataFrame
     training_curves: pd.DataFrame
     items: pd.DataFrame
-    verdicts: pd.DataFrame
     claims: pd.DataFrame
+    #: one value per model and tested measure, with its unit (lineage or seed)
+    values: pd.DataFrame
+    placebo: pd.DataFrame
+    book_gaps: pd.DataFrame
+    gap_over_training: pd.DataFrame
+    tokens_to_target: pd.DataFrame
+    lineage_overlap: pd.DataFrame
     paper: pd.DataFrame
     #: the baselines task's values averaged over seeds (metric -> value)
     baselines: pd.Series
@@ -83,6 +89,11 @@ class FindingsData:
     def n_seeds(self) -> int:
         return len(self.config["develop"]["seeds"])
 
+    @property
+    def lineages(self) -> dict[str, int]:
+        """Lineage name -> outer-loop seed (one lineage for runs made before lineages existed)."""
+        return self.provenance.get("lineages") or {"c0": self.config["evolve"]["train"]["seed"]}
+
 
 def load(results_dir: str | Path | None = None) -> FindingsData:
     """Read the results the book shows (default :func:`~connectome_lib.book_support.book_results_dir`)."""
@@ -92,8 +103,10 @@ def load(results_dir: str | Path | None = None) -> FindingsData:
     evals = res["eval_results"]
     return FindingsData(
         results_dir=d, provenance=res["provenance"], summary=res["summary"], evals=evals,
-        training_curves=res["training_curves"], items=res.get("items", empty), verdicts=res.get("verdicts", empty),
-        claims=res.get("claims", empty), paper=paper_results(),
+        training_curves=res["training_curves"], items=res.get("items", empty), claims=res.get("claims", empty),
+        values=res.get("model_values", empty), placebo=res.get("placebo", empty), book_gaps=res.get("book_gaps", empty),
+        gap_over_training=res.get("gap_over_training", empty), tokens_to_target=res.get("tokens_to_target", empty),
+        lineage_overlap=res.get("lineage_overlap", empty), paper=paper_results(),
         baselines=baseline_means(evals) if len(evals) else pd.Series(dtype=float, name="mean"),
     )
 
@@ -107,11 +120,19 @@ def provenance_markdown(prov: dict) -> str:
         f"{prov['hardware']} on {prov['date']} (commit `{prov['commit'] or 'n/a'}`, torch {prov['torch']}, "
         f"transformers {prov['transformers']}). "
         f"Model: {cfg['model']['n_layer']} layers × {cfg['model']['n_embd']} wide, "
-        f"context {cfg['model']['block_size']}; outer loop {cfg['evolve']['generations']} generations × "
-        f"{cfg['evolve']['train']['iters']} iterations; inner loop {cfg['develop']['train']['iters']} iterations, "
-        f"seeds {cfg['develop']['seeds']}; evaluation subsets: limit={cfg['evals']['limit']}, "
+        f"context {cfg['model']['block_size']}; outer loop {_lineages_text(prov)}, each "
+        f"{cfg['evolve']['generations']} generations × {cfg['evolve']['train']['iters']} iterations; inner loop "
+        f"{cfg['develop']['train']['iters']} iterations, seeds {cfg['develop']['seeds']}"
+        + (f" (NoConnectome: {cfg['develop']['dense_seeds']})" if cfg["develop"].get("dense_seeds") else "")
+        + f"; evaluation subsets: limit={cfg['evals']['limit']}, "
         f"futrell_limit={cfg['evals'].get('futrell_limit')}, brain_limit={cfg['evals'].get('brain_limit')}."
     )
+
+
+def _lineages_text(prov: dict) -> str:
+    lineages = prov.get("lineages") or {"c0": prov["config"]["evolve"]["train"]["seed"]}
+    return (f"{len(lineages)} lineage(s) (independent outer-loop runs, seeds "
+            + ", ".join(str(v) for v in lineages.values()) + ")")
 
 
 def timings_markdown(results_dir: str | Path) -> str | None:
@@ -155,32 +176,138 @@ def degenerate_caution(summary: pd.DataFrame) -> str | None:
             + ". A verdict on such a task reflects answer-position bias, not knowledge.\n:::")
 
 
-def verdict_box(claims: pd.DataFrame, n_seeds: int, profile: str) -> str:
-    """The "What holds at this scale" admonition: the verdicts of the paired tests, or, for a
-    run without per-item results, that no claim is tested."""
+def verdict_box(claims: pd.DataFrame, profile: str) -> str:
+    """The "What holds at this scale" admonition: the verdicts of the tests across units, or,
+    for a run without them, that no claim is tested."""
     head = ":::{admonition} What holds at this scale\n:class: important\n"
-    if len(claims):
-        return head + verdict_markdown(claims, n_seeds, profile) + "\n:::"
-    return (head + "This run predates the per-item result files, so its claims cannot be tested on the same items; "
-            f"with {n_seeds} seeds a seed-level rule cannot support a verdict either. The measured numbers below are "
-            "shown as they are; **no claim of the paper is confirmed or refuted by them.**\n:::")
+    if len(claims) and "unit_a" in claims:
+        return head + verdict_markdown(claims, profile) + "\n:::"
+    return (head + "This run predates the tests across units of replication (lineages and seeds), so its numbers "
+            "are shown as they are; **no claim of the paper is confirmed or refuted by them.**\n:::")
 
 
 def verdict_notes(data: FindingsData) -> list[str]:
     """The Verdict section's Markdown blocks in order: the drift warning and the caution on
     degenerate models where they apply, then the verdict box."""
-    notes = [drift_warning(data.provenance), degenerate_caution(data.summary),
-             verdict_box(data.claims, data.n_seeds, data.profile)]
+    notes = [drift_warning(data.provenance), degenerate_caution(data.summary), verdict_box(data.claims, data.profile)]
     return [n for n in notes if n]
 
 
-def verdict_details(verdicts: pd.DataFrame) -> pd.DataFrame | None:
-    """Every paired comparison (effect, CI, Holm-adjusted p, seed p, detectable difference,
-    verdict), indexed by measure and the two models; ``None`` without per-item verdicts."""
-    if not len(verdicts):
+def claim_details(claims: pd.DataFrame) -> pd.DataFrame | None:
+    """Every test of the claim (effect, 95 % CI, exact p, the smallest p the design allows, the
+    verdict and why a comparison is not testable), indexed by measure and claim; ``None`` without."""
+    if not len(claims) or "unit_a" not in claims:
         return None
-    return (verdicts[list(VERDICT_COLUMNS)].rename(columns=VERDICT_COLUMNS).round(4)
-            .set_index(["measure", "model a", "model b"]))
+    t = claims[list(CLAIM_COLUMNS)].rename(columns=CLAIM_COLUMNS)
+    return t.round(4).set_index(["measure", "claim"])
+
+
+def placebo_markdown(placebo: pd.DataFrame, claims: pd.DataFrame) -> str | None:
+    """What the built-in placebo (the same test between halves of one model type's units) did,
+    and whether it could fire at all with this many units."""
+    if not len(placebo):
+        return ("No model type has the four units a placebo needs, so the test's false-positive rate is not checked "
+                "on this run's own data (see the simulated-null check below).")
+    fired = placebo[placebo["fires"]]
+    silent = placebo[~placebo["can_fire"].astype(bool)]
+    text = (f"**Placebo.** The same test between two halves of one model type's units, over every split: "
+            f"{int(placebo['rejections'].sum())} rejections in {int(placebo['splits'].sum())} splits "
+            f"({len(placebo)} measure × type combinations). ")
+    if len(fired):
+        text += ("It **fires** (rejects in more than 5 % of splits) for "
+                 + ", ".join(f"{r.label} on {r.measure}" for r in fired.itertuples())
+                 + ": verdicts on those measures do not count. ")
+    else:
+        text += "It fires for none of them. "
+    if len(silent):
+        text += (f"With {int(silent['units'].min())} units, a split into halves cannot reach p ≤ 0.05 at all, so "
+                 "for those combinations the placebo is silent by construction, not evidence of calibration.")
+    return text
+
+
+def calibration_table(claims: pd.DataFrame, seeds_per_unit: int = 1, n_sim: int = 400) -> pd.DataFrame | None:
+    """The false-positive rate of the test on data simulated under the null for each design of
+    the claims table (n units against n units; :func:`connectome_lib.replication.simulated_false_positive_rate`)."""
+    from .replication import simulated_false_positive_rate
+
+    if not len(claims) or "unit_a" not in claims:
+        return None
+    designs = sorted(set(zip(claims["n_a"].astype(int), claims["n_b"].astype(int))))
+    rows = [{"Connectome units": a, "control units": b,
+             "false-positive rate under the null": simulated_false_positive_rate(a, b, seeds_per_unit, n_sim=n_sim)}
+            for a, b in designs]
+    return pd.DataFrame(rows).set_index(["Connectome units", "control units"])
+
+
+def lineage_losses(values: pd.DataFrame) -> pd.DataFrame | None:
+    """Final validation loss of every model type per unit (rows: units; lineages ``c<k>``
+    first, then NoConnectome's seeds ``s<n>``), 4 digits: how much the connectomes' results differ."""
+    v = values[values["measure"] == "validation loss"] if len(values) else values
+    if not len(v):
+        return None
+    t = v.groupby(["unit", "label"])["value"].mean().unstack("label")
+    return t.reindex(columns=[lab for lab in LABELS if lab in t.columns]).round(4)
+
+
+def spread_markdown(values: pd.DataFrame, overlap: pd.DataFrame) -> str | None:
+    """The spread between lineages in words: the SD of the Connectome models' final loss over
+    lineages against NoConnectome's over seeds, and how many survivors two connectomes share."""
+    v = values[values["measure"] == "validation loss"] if len(values) else values
+    if not len(v):
+        return None
+    sd = v.groupby(["label", "unit"])["value"].mean().groupby("label").std(ddof=1)
+    text = ("Between units, the final validation loss varies with a standard deviation of "
+            + ", ".join(f"{sd[lab]:.4f} ({lab})" for lab in LABELS if lab in sd and pd.notna(sd[lab])) + " nats.")
+    if len(overlap) and "observed" in overlap:
+        allrows = overlap[overlap["tensor"] == "all"]
+        if len(allrows):
+            text += (f" Two independently evolved connectomes share {allrows['observed'].mean():.1%} of their "
+                     f"survivors on average, against {allrows['expected'].mean():.1%} expected by chance at their "
+                     f"density ({len(allrows)} pair(s) of lineages).")
+    return text
+
+
+def book_gap_table(gaps: pd.DataFrame) -> pd.DataFrame | None:
+    """Per validation book: the Connectome model's gap to each control (negative = better) with
+    its 95 % interval over units, 4 digits; ``None`` without per-book losses."""
+    if not len(gaps):
+        return None
+    t = gaps.assign(gap=gaps["gap"].round(4), ci=[f"[{lo:+.4f}, {hi:+.4f}]" for lo, hi in zip(gaps["ci_low"],
+                                                                                         gaps["ci_high"])])
+    return t.pivot(index=["title", "windows"], columns="control", values=["gap", "ci"])
+
+
+def paper_tokens_to_target(paper: pd.DataFrame) -> float:
+    """The same measure on the paper's inner-loop losses (its iterations 500-2000, read off its
+    figure; the fraction of its 2,000 iterations, tokens being proportional to iterations)."""
+    from .effects import tokens_to_target
+
+    p = paper[(paper["task"] == "perplexity") & (paper["metric"] == "loss")]
+    curves = pd.DataFrame({"label": p["model"], "unit": "paper", "iteration": p["iteration"].astype(int),
+                           "tokens": p["iteration"].astype(float), "val_loss": p["value"]})
+    t = tokens_to_target(curves)
+    return float(t.loc[t["unit"] == "paper", "fraction"].iloc[0]) if len(t) else float("nan")
+
+
+def tokens_to_target_markdown(t: pd.DataFrame, paper: pd.DataFrame | None = None) -> str | None:
+    """The data-efficiency measure in words: the fraction of the inner loop's tokens a Connectome
+    lineage needs to reach NoConnectome's final validation loss (and the paper's, from ``paper``)."""
+    if not len(t):
+        return None
+    per = t[t["unit"] != "mean"]
+    mean = t[t["unit"] == "mean"].iloc[0]
+    missed = int(per["fraction"].isna().sum())
+    text = (f"**Tokens to NoConnectome's final loss** ({float(t['target'].iloc[0]):.4f} nats): "
+            + ", ".join(f"{r.unit} {r.fraction:.0%}" if pd.notna(r.fraction) else f"{r.unit} never"
+                        for r in per.itertuples()) + " of the inner loop's tokens")
+    if missed:
+        return text + f"; {missed} lineage(s) never reach it, so no mean is given."
+    text += f"; mean {mean['fraction']:.0%}, 95 % CI over lineages [{mean['ci_low']:.0%}, {mean['ci_high']:.0%}]"
+    if paper is not None and len(paper):
+        text += (f". In the paper the Connectome model reaches NoConnectome's final loss after "
+                 f"{paper_tokens_to_target(paper):.0%} of its inner loop (interpolated between the losses read off "
+                 "its figure)")
+    return text + "."
 
 
 # ------------------------------------------------------------------------------ NLP
@@ -235,7 +362,7 @@ def reading_time_table(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFra
     table = fut.pivot(index="label", columns="metric", values="mean").reindex(list(LABELS))
     final = paper_reading_times(paper)
     final = final[final["iteration"] == PAPER_FINAL_ITERATION].set_index("model")["value"]
-    table["paper r (final)"] = [final[label] for label in table.index]
+    table["paper r (final)"] = [final.get(label, float("nan")) for label in table.index]
     return table.round(4)
 
 
@@ -247,7 +374,7 @@ def reading_time_baselines(baselines: pd.Series) -> pd.DataFrame:
 
 def paper_reading_time_curves(paper: pd.DataFrame) -> pd.DataFrame:
     """The paper's reading-time r, iterations (rows) by model type (columns)."""
-    return paper_reading_times(paper).pivot(index="iteration", columns="model", values="value")[list(LABELS)]
+    return paper_reading_times(paper).pivot(index="iteration", columns="model", values="value")[list(PAPER_LABELS)]
 
 
 # ------------------------------------------------------------------------------ brain
@@ -267,7 +394,8 @@ def language_units_table(summary: pd.DataFrame, paper: pd.DataFrame) -> pd.DataF
     metrics = [m for _, m in LANGUAGE_UNIT_MEASURES]
     units = summary[(summary["task"] == "language_units") & summary["metric"].isin(metrics)]
     t = units.pivot(index="label", columns="metric", values="mean").reindex(list(LABELS))
-    t["paper"] = [f"{lu.loc[label, 'value']:.3f} ± {lu.loc[label, 'se']:.3f}" for label in t.index]
+    t["paper"] = [f"{lu.loc[label, 'value']:.3f} ± {lu.loc[label, 'se']:.3f}" if label in lu.index else "—"
+                  for label in t.index]
     return t.round(4)
 
 

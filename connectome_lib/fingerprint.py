@@ -162,21 +162,27 @@ def data_settings(data: Any) -> dict[str, Any]:
     return {k: v for k, v in d.items() if k not in LOCATIONAL_DATA_FIELDS}
 
 
-def generation_settings(profile: Any, generation: int, previous: str | None) -> dict[str, Any]:
-    """Settings that shape generation ``generation`` of the outer loop (see the module docstring);
-    ``previous`` is the fingerprint of generation ``generation - 1`` (``None`` for generation 0)."""
+def generation_settings(profile: Any, generation: int, previous: str | None, lineage: int = 0) -> dict[str, Any]:
+    """Settings that shape generation ``generation`` of lineage ``lineage`` of the outer loop (see
+    the module docstring); ``previous`` is the fingerprint of generation ``generation - 1``
+    (``None`` for generation 0). The lineage counts through its seed only, so adding a lineage
+    leaves the others current."""
     evolve = _plain(profile.evolve)
-    evolve.pop("generations", None)
+    for name in ("generations", "seeds"):
+        evolve.pop(name, None)
+    evolve["train"]["seed"] = profile.evolve.lineage_seeds[lineage]
     return {"step": "evolve", "generation": int(generation), "model": _plain(profile.model),
             "data": data_settings(profile.data), "evolve": evolve, "previous": previous}
 
 
-def inner_settings(profile: Any, init: str, seed: int, connectome_sha256: str | None) -> dict[str, Any]:
+def inner_settings(profile: Any, init: str, seed: int, connectome_sha256: str | None,
+                   lineage: int | None = None) -> dict[str, Any]:
     """Settings that shape the inner-loop model (``init``, ``seed``); ``connectome_sha256`` is the
-    SHA-256 of the connectome file it starts from (``None`` for the dense init)."""
+    SHA-256 of the connectome file of lineage ``lineage`` it starts from (both ``None`` for the
+    dense init)."""
     return {"step": "develop", "model": _plain(profile.model), "data": data_settings(profile.data),
             "develop": {"train": _plain(profile.develop.train), "init_value": profile.develop.init_value},
-            "init": init, "seed": int(seed), "connectome_sha256": connectome_sha256}
+            "init": init, "seed": int(seed), "lineage": lineage, "connectome_sha256": connectome_sha256}
 
 
 def _task_options(task: str) -> tuple[str, ...]:

@@ -5,6 +5,8 @@
     <runs_dir>/<profile>/
         .locks/<kind>__<name>.lock       one lock per step, held while it is computed (connectome_lib.locking)
         evolve/
+          c0/ c1/ ...                    one folder per lineage: an independent outer-loop run
+                                         (seed evolve.seeds[k]) and the connectome it evolves
             gen_00/ ... gen_05/          one folder per generation
                 run.json                 settings and their fingerprint (written first)
                 model/                   trained weights (a transformers folder)
@@ -12,10 +14,10 @@
                 curve.csv                iteration, train_loss, val_loss, lr, tokens
                 density.csv              density of every pruned tensor after pruning
                 done.json                written last: the generation is complete (+ fingerprint)
-            connectome.cmask             the final connectome (= last generation's)
+            connectome.cmask             the lineage's final connectome (= last generation's)
         develop/
-            connectome_s0/ random_s0/ dense_s0/ ...    one folder per inner-loop model
-                run.json                 init, seed, profile, iterations, connectome SHA-256,
+            connectome_s0/ random_s0/ rowmatched_s0/ dense_s0/ ...    one folder per inner-loop model
+                run.json                 init, seed, lineage, profile, iterations, connectome SHA-256,
                                          settings and fingerprint (written first)
                 checkpoints/iter_000000/ transformers folders for learning curves
                 model/                   the final model (a transformers folder)
@@ -57,12 +59,18 @@ def profile_dir(runs_dir: str | os.PathLike, profile: str) -> Path:
     return Path(runs_dir) / profile
 
 
-def generation_dir(run_root: str | os.PathLike, generation: int) -> Path:
-    return Path(run_root) / "evolve" / f"gen_{generation:02d}"
+def lineage_dir(run_root: str | os.PathLike, lineage: int = 0) -> Path:
+    """The folder of outer-loop run ``lineage`` (one independent connectome: ``evolve/c<k>``)."""
+    return Path(run_root) / "evolve" / f"c{int(lineage)}"
 
 
-def final_connectome_path(run_root: str | os.PathLike) -> Path:
-    return Path(run_root) / "evolve" / "connectome.cmask"
+def generation_dir(run_root: str | os.PathLike, generation: int, lineage: int = 0) -> Path:
+    return lineage_dir(run_root, lineage) / f"gen_{generation:02d}"
+
+
+def final_connectome_path(run_root: str | os.PathLike, lineage: int = 0) -> Path:
+    """The final connectome of lineage ``lineage`` (a copy of its last generation's)."""
+    return lineage_dir(run_root, lineage) / "connectome.cmask"
 
 
 def develop_dir(run_root: str | os.PathLike, init: str, seed: int) -> Path:
@@ -73,6 +81,7 @@ def develop_dir(run_root: str | os.PathLike, init: str, seed: int) -> Path:
 
 #: run-folder names: ``gen_<gg>``, ``<model>_s<seed>`` (inner and ablation models), ``iter_<n>``
 GENERATION_NAME = re.compile(r"^gen_(\d+)$")
+LINEAGE_NAME = re.compile(r"^c(\d+)$")
 SEEDED_NAME = re.compile(r"^(?P<model>.+)_s(?P<seed>\d+)$")
 ITERATION_NAME = re.compile(r"^iter_(\d+)$")
 

@@ -4,7 +4,7 @@
 
 ``model``
     ``Connectome``, ``RandomConnectome`` or ``NoConnectome`` (the ``label`` column of our
-    evaluation results, :data:`connectome_lib.registry.LABELS`).
+    evaluation results, :data:`connectome_lib.registry.PAPER_LABELS`).
 ``task``, ``metric``
     named as in our evaluation package's result rows (:mod:`connectome_lib.evals`) wherever a
     counterpart exists, so that ``merge(on=["model", "task", "metric", ...])`` works; see below.
@@ -59,10 +59,10 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .registry import LABELS
+from .registry import PAPER_LABELS
 
 #: the model types the paper reports, in the registry's order
-MODELS: tuple[str, ...] = LABELS
+MODELS: tuple[str, ...] = PAPER_LABELS
 
 COLUMNS = ["model", "task", "metric", "iteration", "layer", "value", "se", "source"]
 

@@ -4,10 +4,13 @@ A run of a profile is a set of steps, each runnable on its own (``connectome ste
 a cluster scheduler -- a SLURM job array, one ``accelerate launch`` per step -- can run them in
 parallel; this project writes no scheduler of its own. The steps and what each needs:
 
-* ``evolve/gen_<gg>`` -- one generation of the outer loop; needs the previous generation;
-* ``develop/<init>_s<seed>`` -- one inner-loop model; the Connectome and RandomConnectome models
-  need the final connectome (the last generation), NoConnectome needs nothing;
-* ``ablation/<variant>_s<seed>`` -- one ablation model; needs the final connectome;
+* ``evolve/c<k>/gen_<gg>`` -- one generation of lineage k of the outer loop; needs the
+  lineage's previous generation;
+* ``develop/<init>_s<seed>`` -- one inner-loop model; the models that start from a connectome
+  (Connectome and the random controls) need their lineage's final connectome
+  (:func:`~connectome_lib.stages.lineage_of`), NoConnectome needs nothing;
+* ``ablation/<variant>_s<seed>`` -- one ablation model; needs the final connectome of
+  ``ablations.lineage``;
 * ``evaluate/<init>_s<seed>`` -- one inner-loop model on every evaluation task, as the stage
   notebooks evaluate it (:func:`evaluation_schedule`: the final model, and every checkpoint for
   the tasks drawn over the inner loop), into the run's ``evals/results.csv``; needs that model;
@@ -34,6 +37,7 @@ import pandas as pd
 
 from . import ablation, layout, stages
 from .config import ConfigError, Profile
+from .registry import CONNECTOME_INITS
 from .step import STATUSES as STEP_STATUSES
 from .step import Step
 
@@ -54,10 +58,7 @@ class PlannedStep:
 
 
 def _ablation_seeds_variants(profile: Profile) -> tuple[list[int], list[str]]:
-    cfg = profile.ablations
-    seeds = list(cfg.seeds if cfg.seeds is not None else profile.develop.seeds)
-    variants = list(cfg.variants if cfg.variants is not None else [v.name for v in ablation.ABLATIONS])
-    return seeds, variants
+    return ablation.ablation_seeds(profile), ablation.ablation_variants(profile)
 
 
 def _command(step_id: str, profile_arg: str, overrides: Sequence[str], extra: str = "") -> str:
@@ -67,11 +68,25 @@ def _command(step_id: str, profile_arg: str, overrides: Sequence[str], extra: st
 
 def training_step_ids(profile: Profile) -> list[str]:
     """The ids of every training step of the profile, in the order a single worker runs them."""
-    ids = [f"evolve/{layout.generation_dir(profile.run_root, g).name}" for g in range(profile.evolve.generations)]
-    ids += [f"develop/{init}_s{int(s)}" for s in profile.develop.seeds for init in profile.develop.inits]
+    ids = [_generation_id(profile, g, k) for k in stages.lineages(profile) for g in range(profile.evolve.generations)]
+    ids += [f"develop/{init}_s{s}" for init, s in profile.develop.models()]
     seeds, variants = _ablation_seeds_variants(profile)
     ids += [f"ablation/{v}_s{int(s)}" for s in seeds for v in variants]
     return ids
+
+
+def _generation_id(profile: Profile, g: int, lineage: int) -> str:
+    gdir = layout.generation_dir(profile.run_root, g, lineage)
+    return f"evolve/{gdir.parent.name}/{gdir.name}"
+
+
+def _parse_generation_id(name: str) -> tuple[int, int]:
+    """``"c1/gen_03"`` -> (lineage 1, generation 3)."""
+    lineage, _, gen = name.partition("/")
+    m, g = layout.LINEAGE_NAME.match(lineage), layout.parse_generation_name(gen)
+    if m is None or g is None:
+        raise ConfigError(f"step name {name!r} should be c<lineage>/gen_<generation>")
+    return int(m.group(1)), g
 
 
 def _training_step(profile: Profile, step_id: str) -> Step | None:
@@ -80,7 +95,8 @@ def _training_step(profile: Profile, step_id: str) -> Step | None:
     kind, name = step_id.split("/", 1)
     try:
         if kind == "evolve":
-            return next(s for s in stages.generation_steps(profile) if s.name == name)
+            lineage, g = _parse_generation_id(name)
+            return stages.generation_steps(profile, lineage)[g]
         init, seed = _split_seed(name)
         if kind == "develop":
             return stages.develop_step(profile, init, seed)
@@ -98,14 +114,18 @@ def _split_seed(name: str) -> tuple[str, int]:
 
 def _needs(profile: Profile, step_id: str) -> tuple[str, ...]:
     kind, name = step_id.split("/", 1)
-    last = f"evolve/{layout.generation_dir(profile.run_root, profile.evolve.generations - 1).name}"
+
+    def last(lineage: int) -> str:
+        return _generation_id(profile, profile.evolve.generations - 1, lineage)
+
     if kind == "evolve":
-        g = layout.parse_generation_name(name)
-        return (f"evolve/{layout.generation_dir(profile.run_root, g - 1).name}",) if g > 0 else ()
+        lineage, g = _parse_generation_id(name)
+        return (_generation_id(profile, g - 1, lineage),) if g > 0 else ()
     if kind == "develop":
-        return () if name.startswith("dense_") else (last,)
+        init, seed = _split_seed(name)
+        return (last(stages.lineage_of(profile, seed)),) if init in CONNECTOME_INITS else ()
     if kind == "ablation":
-        return (last,)
+        return (last(profile.ablations.lineage),)
     if name == "ablations":
         seeds, variants = _ablation_seeds_variants(profile)
         return tuple([f"develop/{i}_s{int(s)}" for s in seeds for i in profile.develop.inits]
@@ -154,7 +174,7 @@ def evaluation_schedule() -> dict[str, list[str]]:
 
 
 def evaluation_step_ids(profile: Profile) -> list[str]:
-    ids = [f"evaluate/{init}_s{int(s)}" for s in profile.develop.seeds for init in profile.develop.inits]
+    ids = [f"evaluate/{init}_s{s}" for init, s in profile.develop.models()]
     return ids + ["evaluate/ablations"]
 
 
@@ -217,9 +237,9 @@ def run_step(profile: Profile, step_id: str, fresh: bool = False, progress: bool
                           f"{profile.name}` lists them")
     kind, name = step_id.split("/", 1)
     if kind == "evolve":
-        g = layout.parse_generation_name(name)
-        stages.run_generation(profile, g, progress=progress, fresh=fresh)
-        return layout.generation_dir(profile.run_root, g)
+        lineage, g = _parse_generation_id(name)
+        stages.run_generation(profile, g, lineage=lineage, progress=progress, fresh=fresh)
+        return layout.generation_dir(profile.run_root, g, lineage)
     if kind == "develop":
         return stages.develop_one(profile, *_split_seed(name), progress=progress, fresh=fresh)
     if kind == "ablation":

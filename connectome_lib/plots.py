@@ -37,7 +37,8 @@ from scipy.stats import binom
 from .registry import LABELS, MODEL_TYPES_BY_LABEL, chance_level, measure_axis, measure_title
 
 #: one colour per model type, used by every figure; grey for baselines, black for the paper
-PALETTE = {"Connectome": "#1f5fa8", "RandomConnectome": "#d9731a", "NoConnectome": "#3a9a4b",
+PALETTE = {"Connectome": "#1f5fa8", "RandomConnectome": "#d9731a", "RowMatchedRandom": "#9b59b6",
+           "NoConnectome": "#3a9a4b",
            "Untrained": "#8c8c8c", "Baseline": "#8c8c8c", "Paper": "#222222"}
 #: the colour of baselines (untrained model, chance, model-free predictors)
 NEUTRAL = PALETTE["Baseline"]
@@ -248,6 +249,28 @@ def learning_curves_vs_paper(curves: pd.DataFrame, paper: pd.DataFrame, profile:
         axes[0].set_ylim(*zoom_limits(paper["value"], pad=0.1))
         handles = [Line2D([], [], color=_color(label), marker="o", lw=2, label=label) for label in labels]
         fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, title=LEGEND_TITLE)
+    return _finish(fig)
+
+
+def gap_over_training(gaps: pd.DataFrame) -> plt.Figure:
+    """The validation-loss gap (Connectome minus each control) over the inner loop: the paper's
+    (left; ``source == "paper"``) and ours (right; mean over units with its 95 % interval), one
+    line per control, each on its own iteration axis, with the zero line (no effect)."""
+    with _style():
+        fig, axes = plt.subplots(1, 2, figsize=(PAGE_WIDTH, 3.6))
+        for ax, source, title in ((axes[0], "paper", "Paper (FineWeb, 162M model)"), (axes[1], "ours", "This run")):
+            g = gaps[gaps["source"] == source]
+            for control, c in g.groupby("control", sort=False):
+                c = c.sort_values("iteration")
+                ax.plot(c["iteration"], c["gap"], marker="o", color=_color(control), lw=2, label=control)
+                if "ci_low" in c and c["ci_low"].notna().any():
+                    ax.fill_between(c["iteration"], c["ci_low"], c["ci_high"], color=_color(control), alpha=0.15)
+            ax.axhline(0, color=NEUTRAL, ls=":", lw=1)
+            ax.set(title=title, xlabel="inner-loop iteration", ylabel="Connectome − control (nats/token)"
+                   if source == "paper" else "")
+        labels = _present(gaps["control"])
+        handles = [Line2D([], [], color=_color(label), marker="o", lw=2, label=label) for label in labels]
+        fig.legend(handles=handles, loc="outside lower center", ncols=len(handles), frameon=False, title="control")
     return _finish(fig)
 
 

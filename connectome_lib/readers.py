@@ -16,7 +16,7 @@ import pandas as pd
 from safetensors.numpy import load_file
 
 from . import data, layout
-from .registry import INIT_LABELS, INITS
+from .registry import CONNECTOME_INITS, INIT_LABELS, INITS
 from .stats import seed_mean_se
 
 #: the columns of the evaluation rows (``evals/results.csv``)
@@ -27,18 +27,49 @@ EVAL_COLUMNS = ["model", "init", "label", "seed", "iteration", "task", "metric",
 def generation_curves(run_root: str | Path) -> pd.DataFrame:
     """Outer-loop curves of every finished generation."""
     frames = []
-    for d in sorted((Path(run_root) / "evolve").glob("gen_*")):
+    for lineage, d in _generation_folders(run_root):
         if (d / "curve.csv").exists():
             f = pd.read_csv(d / "curve.csv")
-            f.insert(0, "generation", int(d.name[4:]))
+            f.insert(0, "generation", layout.parse_generation_name(d.name))
+            f.insert(0, "lineage", lineage)
             frames.append(f)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
+def _generation_folders(run_root: str | Path) -> list[tuple[int, Path]]:
+    """``(lineage, folder)`` of every generation folder ``evolve/c<k>/gen_<gg>``, in order."""
+    out = []
+    for c in (Path(run_root) / "evolve").glob("c*"):
+        m = layout.LINEAGE_NAME.match(c.name)
+        if m and c.is_dir():
+            out += [(int(m.group(1)), d) for d in c.glob("gen_*") if layout.parse_generation_name(d.name) is not None]
+    return sorted(out, key=lambda x: (x[0], layout.parse_generation_name(x[1].name)))
+
+
 def generation_density(run_root: str | Path) -> pd.DataFrame:
-    """Density of every pruned tensor after each generation's pruning (``gen_*/density.csv``)."""
-    frames = [pd.read_csv(p) for p in sorted((Path(run_root) / "evolve").glob("gen_*/density.csv"))]
+    """Density of every pruned tensor after each generation's pruning (``c<k>/gen_*/density.csv``,
+    with its ``lineage`` column)."""
+    frames = [pd.read_csv(d / "density.csv") for _, d in _generation_folders(run_root) if (d / "density.csv").exists()]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def unit_of(init: str, seed: int, lineage: int | None) -> str:
+    """A model's unit of replication: the lineage (``c<k>``) whose connectome it inherits or is
+    matched to, for the inits that start from one; the inner seed (``s<seed>``) for NoConnectome."""
+    return f"c{int(lineage)}" if init in CONNECTOME_INITS and lineage is not None else f"s{int(seed)}"
+
+
+def model_units(run_root: str | Path) -> pd.DataFrame:
+    """Every inner-loop model of a run with its replication unit: columns ``model, label, init,
+    seed, lineage, unit`` (from each ``develop/*/run.json``)."""
+    rows = []
+    for d in sorted((Path(run_root) / "develop").glob("*_s*")):
+        if (d / "run.json").exists():
+            info = layout.read_json(d / "run.json")
+            lineage = info.get("lineage")
+            rows.append({"model": d.name, "label": info["label"], "init": info["init"], "seed": int(info["seed"]),
+                         "lineage": lineage, "unit": unit_of(info["init"], info["seed"], lineage)})
+    return pd.DataFrame(rows, columns=["model", "label", "init", "seed", "lineage", "unit"])
 
 
 def training_curves(run_root: str | Path) -> pd.DataFrame:
@@ -51,6 +82,8 @@ def training_curves(run_root: str | Path) -> pd.DataFrame:
             f.insert(0, "label", info["label"])
             f.insert(1, "init", info["init"])
             f.insert(2, "seed", info["seed"])
+            f.insert(3, "lineage", info.get("lineage"))
+            f.insert(4, "unit", unit_of(info["init"], info["seed"], info.get("lineage")))
             frames.append(f)
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 # ------------------------------------------------------------------------------ model types
 @dataclass(frozen=True)
 class ModelType:
-    """One of the three kinds of inner-loop model the paper compares."""
+    """One kind of inner-loop model: the paper's three, and our RowMatchedRandom control."""
 
     init: str  # the ``develop.inits`` key and run-folder prefix, e.g. "connectome"
     label: str  # the paper's name, e.g. "Connectome"
@@ -32,6 +32,9 @@ MODEL_TYPES: tuple[ModelType, ...] = (
               "inherits the evolved connectome: its mask and signs, every survivor at init_value"),
     ModelType("random", "RandomConnectome", "Random\nConnectome",
               "a random mask of the connectome's density per tensor, random signs, init_value"),
+    ModelType("rowmatched", "RowMatchedRandom", "RowMatched\nRandom",
+              "a random mask with the connectome's kept count in every row and column of every matrix "
+              "(so its token-frequency prior), random positions and signs, init_value (ours, not the paper's)"),
     ModelType("dense", "NoConnectome", "No\nConnectome",
               "the same architecture, dense, standard initialisation"),
 )
@@ -43,11 +46,16 @@ INITS: tuple[str, ...] = tuple(m.init for m in MODEL_TYPES)
 INIT_LABELS: dict[str, str] = {m.init: m.label for m in MODEL_TYPES}
 #: the paper's labels
 LABELS: tuple[str, ...] = tuple(m.label for m in MODEL_TYPES)
+#: the model types the paper reports (ours adds RowMatchedRandom)
+PAPER_LABELS: tuple[str, ...] = tuple(m.label for m in MODEL_TYPES if m.init != "rowmatched")
 #: the paper's claimed ordering, best first
 PAPER_ORDER: tuple[str, ...] = ("Connectome", "NoConnectome", "RandomConnectome")
-#: the model type whose advantage the paper claims, and the two controls it is compared with
+#: the model type whose advantage the paper claims, and the controls it is compared with (the
+#: paper's two, then ours, which separates the frequency prior from the wiring)
 CONNECTOME = "Connectome"
-CONTROLS: tuple[str, ...] = ("NoConnectome", "RandomConnectome")
+CONTROLS: tuple[str, ...] = ("NoConnectome", "RandomConnectome", "RowMatchedRandom")
+#: the inits whose models inherit (or are matched to) a lineage's connectome
+CONNECTOME_INITS: tuple[str, ...] = ("connectome", "random", "rowmatched")
 
 
 def label_of(init: str) -> str:
@@ -80,6 +88,13 @@ class Measure:
     claim: str | None = None
     #: shown in the command line's summary of an evaluation
     headline: bool = False
+    #: a measure derived from another metric of the same task over the inner loop: the mean of
+    #: that metric over every evaluated checkpoint of a model (the paper's framing of reading
+    #: times as a trajectory); never a row of the results table itself
+    mean_over_training_of: str | None = None
+    #: the baselines a model must beat for the measure to discriminate (``baselines`` metrics,
+    #: e.g. the untrained model's r and the word length's); none: chance, where there is one
+    baselines: tuple[str, ...] = ()
 
     @property
     def key(self) -> tuple[str, str]:
@@ -139,9 +154,14 @@ TASKS: tuple[Task, ...] = (
     Task("futrell2018", "Reading times (Futrell2018)", (
         Measure("futrell2018", "r", "Reading times (Futrell2018)", "surprisal vs. reading time (Pearson r)",
                 item_column="surprisal_bits", target="rt", item=("item", "zone"), claim="reading times r",
-                headline=True),
+                headline=True, baselines=("untrained/futrell2018/r", "rt/r_n_tokens", "rt/r_n_chars")),
         Measure("futrell2018", "r_brainscore", "Reading times, Brain-Score variant", "Pearson r"),
-        Measure("futrell2018", "r_partial_length", "Reading times, length partialled", "partial Pearson r"),
+        Measure("futrell2018", "r_partial_length", "Reading times, length partialled", "partial Pearson r",
+                claim="reading times r, length partialled",
+                baselines=("untrained/futrell2018/r_partial_length",)),
+        Measure("futrell2018", "r_mean_over_training", "Reading times over the inner loop",
+                "mean Pearson r over checkpoints", claim="reading times r over training",
+                mean_over_training_of="r", baselines=("untrained/futrell2018/r", "rt/r_n_tokens", "rt/r_n_chars")),
     ), has_table=True, options=("futrell_limit", "futrell_stride"), checkpoints="all"),
     Task("tuckute2024", "Brain (Tuckute2024)", (
         Measure("tuckute2024", "r_best", "Brain predictivity, best layer", _BRAIN_R, headline=True),

@@ -142,6 +142,15 @@ class Placebo:
         return self.rejections / self.n_splits if self.n_splits else float("nan")
 
     @property
+    def can_fire(self) -> bool:
+        """Whether a split of this many units allows a p-value at or below ``alpha`` at all (with
+        2 + 2 units it does not: such a placebo is silent by construction, not by calibration)."""
+        if not self.n_splits:
+            return False
+        half = self.n_units // 2
+        return min(1.0, 2.0 / _n_relabellings(half, self.n_units - half)) <= self.alpha
+
+    @property
     def fires(self) -> bool:
         """Whether the placebo rejects more often than ``alpha`` (the test is not calibrated here)."""
         return self.n_splits > 0 and self.rate > self.alpha

@@ -73,8 +73,10 @@ def resolve_source(spec: str, data_dir: str | os.PathLike | None = None) -> Loca
     return LocalSource(path)
 
 
-def iter_documents(source: LocalSource | HubSource, text_field: str = "text"):
-    """Yield the documents' texts through ``datasets`` (local JSON lines, or hub streaming)."""
+def iter_documents(source: LocalSource | HubSource, text_field: str = "text", with_meta: bool = False):
+    """Yield the documents' texts through ``datasets`` (local JSON lines, or hub streaming); with
+    ``with_meta``, ``(text, id, title)`` triples (``id``: the record's ``id`` field as a string,
+    ``None`` if it has none; ``title``: its ``title`` field or "")."""
     import datasets
 
     datasets.disable_progress_bars()
@@ -98,7 +100,11 @@ def iter_documents(source: LocalSource | HubSource, text_field: str = "text"):
         raise ValueError(f"corpus {getattr(source, 'path', source.describe())} has no field {text_field!r} "
                          f"(fields: {ds.column_names})")
     for row in ds:
-        yield row[text_field]
+        if with_meta:
+            doc_id = row.get("id")
+            yield row[text_field], None if doc_id is None else str(doc_id), str(row.get("title", "") or "")
+        else:
+            yield row[text_field]
 
 
 def _unreadable_corpus(path: Path, error: Exception) -> Exception:

@@ -2,8 +2,8 @@
 numbers they are given.
 
 Every takeaway says plainly when the paper's claim does not hold at this scale. Orderings of
-means are described, never tested: whether a difference is real is decided by the paired
-tests on the same items (:mod:`connectome_lib.verdicts`, the Findings page). The tables the
+means are described, never tested: whether a difference is real is decided by the tests
+across units of replication, lineages and seeds (:mod:`connectome_lib.verdicts`, the Findings page). The tables the
 takeaways read come from :mod:`connectome_lib.readers` and :mod:`connectome_lib.analysis`.
 """
 
@@ -26,8 +26,8 @@ def _fmt(mean: float, se: float | None = None, digits: int = 3) -> str:
 def _ordering(stats: dict[str, tuple[float, float]], higher: bool, what: str) -> str:
     """One sentence on whether the *means* follow the paper's ordering (Connectome best, then
     NoConnectome, then RandomConnectome) for ``what``, from each model type's (mean, SE over
-    seeds). It tests nothing: whether a difference is real is decided by the paired tests on
-    the same items (:mod:`connectome_lib.verdicts`, the Findings page), not by seed SEs."""
+    seeds). It tests nothing: whether a difference is real is decided by the tests across
+    lineages and seeds (:mod:`connectome_lib.verdicts`, the Findings page), not by seed SEs."""
     present = [m for m in PAPER_ORDER if m in stats and np.isfinite(stats[m][0])]
     if len(present) < 2:
         return f"Fewer than two model types have a value for {what}, so their ordering cannot be checked."
@@ -46,7 +46,8 @@ def _ordering(stats: dict[str, tuple[float, float]], higher: bool, what: str) ->
         text += "; with one seed there is no standard error."
     else:
         text += " (± standard error over seeds)."
-    return text + " Whether each difference is real is decided by the paired tests on the same items (Findings page)."
+    return text + (" Whether each difference is real is decided by the tests across lineages and seeds "
+                   "(Findings page).")
 
 
 def _summary_stats(summary_df: pd.DataFrame, task: str, metric: str) -> dict[str, tuple[float, float]]:

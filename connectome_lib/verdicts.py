@@ -1,18 +1,28 @@
-"""Which of the paper's claims hold at this scale: per-item outcomes, paired tests, a verdict.
+"""Which of the paper's claims hold at this scale, tested on the right unit of replication.
 
-The paper claims that the Connectome model does better than, or as well as, both controls on
-every measure (Connectome >= NoConnectome >= RandomConnectome). With 2-4 seeds a claim cannot
-rest on "2 standard errors over seeds": the verdicts here use the paired tests of
-:mod:`connectome_lib.stats` on the *same items* (HellaSwag and MMLU questions, BLiMP pairs,
-validation windows, Natural Stories words), pooled over seeds, Holm-corrected over the whole
-family of comparisons, and state the smallest difference the run could have detected.
+The paper's claim is about training *procedures*: a model that inherits an evolved connectome
+does better than one that inherits a random connectome of matched density, or none
+(Connectome >= NoConnectome >= RandomConnectome). Its replicates are independent connectomes
+(one outer-loop *lineage* each) and independent inner seeds, never the items of a benchmark: two
+seeds of one model type differ on almost every item-level test. So every verdict here is a test
+across units (:mod:`connectome_lib.replication`):
 
-* :func:`item_outcomes` -- one long table of the final models' per-item outcomes, from the
-  per-item tables the evaluation writes (``<run_root>/evals/tables/``);
-* :func:`verdict_table` -- every pair of model types on every measure (:func:`stats.compare_models`)
-  with one Holm family, and the paper's expected direction next to each;
-* :func:`claim_summary` and :func:`verdict_markdown` -- the plain-words verdict box;
-* :func:`scorecard_frame` -- the table behind the one-glance scorecard figure.
+* :func:`model_values` -- one value per trained model and measure (its final value, or for a
+  trajectory measure the mean over its checkpoints), with the model's unit: the lineage ``c<k>``
+  for the types that start from a connectome, the seed ``s<n>`` for NoConnectome
+  (:func:`connectome_lib.readers.unit_of`);
+* :func:`testability` -- whether a measure can discriminate at all: not when a compared model is
+  degenerate (one answer position for most items), nor when no model type beats chance or the
+  untrained-model and word-length baselines (registry ``Measure.baselines``);
+* :func:`claim_table` -- the Connectome model against every control on every measure: effect,
+  95 % interval and exact permutation p over unit means, the smallest p the design allows, the
+  placebo (the same test between halves of NoConnectome's seeds), the verdict, the unit and n;
+* :func:`verdict_markdown` -- the plain-words verdict box;
+* :func:`item_outcomes` and :func:`scorecard_frame` -- per-item outcomes of the final models,
+  which *describe* model pairs (per-book losses, per-item plots), never a claim.
+
+No correction for multiple comparisons is folded into the verdicts; the box states how many
+comparisons were made and how many would fire by chance alone.
 """
 
 from __future__ import annotations
@@ -22,26 +32,30 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from . import layout
-from .registry import CLAIM_MEASURES, CONNECTOME, CONTROLS, PAPER_ORDER
-from .stats import StatsConfig, apply_holm, compare_models, summarize_items
+from . import layout, replication
+from .registry import CLAIM_MEASURES, CONNECTOME, CONTROLS, Measure
 
-# The measures tested are the registry's :data:`~connectome_lib.registry.CLAIM_MEASURES`: each
-# names its claim (``m.claim``, e.g. "HellaSwag acc_norm"), the task whose per-item table holds
-# it, the per-item column (``m.item_column``), the columns that identify an item (``m.item``),
-# for correlations the column it is correlated with (``m.target``) and ``m.higher_is_better``.
+ALPHA = 0.05
+#: the model type whose seeds the built-in placebo splits in half
+PLACEBO_TYPE = "NoConnectome"
+#: the statuses of a claim, in the order the box lists them
+STATUSES = ("holds", "does not hold", "cannot be told apart", "not testable at this scale")
 
 
+# ------------------------------------------------------------------------------ per-item outcomes
 def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=CLAIM_MEASURES) -> pd.DataFrame:
-    """Per-item outcomes of every final model: columns ``measure, label, init, seed, item,
+    """Per-item outcomes of every final model: columns ``measure, label, init, seed, model, item,
     value`` (and ``target`` for correlations). The final model of a training folder is its
     highest evaluated iteration; models or tasks without a per-item table are left out."""
+    columns = ["measure", "label", "init", "seed", "model", "item", "value", "target"]
     if results.empty:
-        return pd.DataFrame(columns=["measure", "label", "init", "seed", "item", "value", "target"])
+        return pd.DataFrame(columns=columns)
     final = results.groupby("model")["iteration"].transform("max") == results["iteration"]
     models = results[final].drop_duplicates(["model", "task"])
     parts = []
     for m in measures:
+        if not m.has_items:
+            continue
         for r in models[models["task"] == m.task].itertuples():
             path = layout.eval_table_path(layout.evals_dir(run_root), r.model, r.iteration, m.task)
             if not path.exists():
@@ -51,107 +65,20 @@ def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=CLAIM_ME
                 continue
             item = t[list(m.item)].astype(str).agg("/".join, axis=1) if len(m.item) > 1 else t[m.item[0]].astype(str)
             part = pd.DataFrame({"measure": m.claim, "label": r.label, "init": r.init, "seed": int(r.seed),
-                                 "item": item, "value": t[m.item_column].to_numpy(float)})
+                                 "model": r.model, "item": item, "value": t[m.item_column].to_numpy(float)})
             part["target"] = t[m.target].to_numpy(float) if m.target else np.nan
             parts.append(part.dropna(subset=["value"]))
     if not parts:
-        return pd.DataFrame(columns=["measure", "label", "init", "seed", "item", "value", "target"])
+        return pd.DataFrame(columns=columns)
     return pd.concat(parts, ignore_index=True)
-
-
-def verdict_table(items: pd.DataFrame, measures=CLAIM_MEASURES, config: StatsConfig = StatsConfig()) -> pd.DataFrame:
-    """Every pair of model types on every measure, with one Holm family over all rows.
-
-    Adds ``paper_expects`` (the sign the paper's ordering predicts for ``a - b`` in the
-    measure's "better" direction: +1 when ``a`` ranks above ``b``) and ``agrees_with_paper``:
-    ``yes`` when the verdict is "better" in the paper's direction, ``no`` when it is "better"
-    the other way round, ``unresolved`` when the two cannot be told apart."""
-    rows = []
-    for m in measures:
-        sub = items[items["measure"] == m.claim]
-        if sub["label"].nunique() < 2:
-            continue
-        df = compare_models(sub, "value", target="target" if m.target else None, models=PAPER_ORDER,
-                            higher_is_better=m.higher_is_better, config=config)
-        df["measure"] = m.claim  # compare_models names the column it compared; name the measure
-        df["higher_is_better"] = m.higher_is_better
-        rows.append(df)
-    if not rows:
-        return pd.DataFrame()
-    out = apply_holm(pd.concat(rows, ignore_index=True), config.alpha)
-    rank = {lab: i for i, lab in enumerate(PAPER_ORDER)}
-    out["paper_expects"] = [1 if rank[a] < rank[b] else -1 for a, b in zip(out["a"], out["b"])]
-    agree = []
-    for r in out.itertuples():
-        if r.verdict == "indistinguishable":
-            agree.append("unresolved")
-        else:
-            a_better = r.verdict == "better"
-            agree.append("yes" if a_better == (r.paper_expects > 0) else "no")
-    out["agrees_with_paper"] = agree
-    return out
-
-
-def claim_summary(verdicts: pd.DataFrame) -> pd.DataFrame:
-    """The paper's claim, Connectome >= each control, per measure in plain words."""
-    rows = []
-    for measure, sub in verdicts.groupby("measure", sort=False):
-        for control in CONTROLS:
-            r = sub[((sub["a"] == CONNECTOME) & (sub["b"] == control))
-                    | ((sub["b"] == CONNECTOME) & (sub["a"] == control))]
-            if r.empty:
-                continue
-            r = r.iloc[0]
-            sign = 1 if r["a"] == CONNECTOME else -1  # effect of Connectome - control
-            effect = sign * r["effect"]
-            connectome_better = ((r["verdict"] == "better") == (r["a"] == CONNECTOME)
-                                 and r["verdict"] != "indistinguishable")
-            if r["verdict"] == "indistinguishable":
-                status = "cannot be told apart"
-            else:
-                status = "holds" if connectome_better else "does not hold"
-            rows.append({"measure": measure, "claim": f"{CONNECTOME} ≥ {control}", "status": status,
-                         "effect": effect, "ci_low": sign * (r["ci_low"] if sign > 0 else r["ci_high"]),
-                         "ci_high": sign * (r["ci_high"] if sign > 0 else r["ci_low"]),
-                         "p_holm": r["p_items_holm"], "mde": r["mde"], "higher_is_better": r["higher_is_better"]})
-    return pd.DataFrame(rows)
-
-
-def _fmt(x: float) -> str:
-    return f"{x:+.3f}" if abs(x) >= 1e-3 or x == 0 else f"{x:+.1e}"
-
-
-def verdict_markdown(claims: pd.DataFrame, n_seeds: int, profile: str) -> str:
-    """The verdict box: what holds, what does not, what cannot be told apart, in words."""
-    if claims.empty:
-        return "No per-item evaluations were found for this run, so no verdict can be given."
-    lines = []
-    for status, title in (("holds", "Holds at this scale"), ("does not hold", "Does not hold at this scale"),
-                          ("cannot be told apart", "Cannot be told apart")):
-        sub = claims[claims["status"] == status]
-        if sub.empty:
-            continue
-        items = []
-        for r in sub.itertuples():
-            better = "lower" if not r.higher_is_better else "higher"
-            detail = (f"no difference larger than {r.mde:.3f} was detectable" if status == "cannot be told apart"
-                      else f"difference {_fmt(r.effect)} ({better} is better), "
-                           f"95 % CI [{_fmt(r.ci_low)}, {_fmt(r.ci_high)}], "
-                           f"Holm-adjusted p = {r.p_holm:.2g}")
-            items.append(f"{r.claim} on {r.measure}: {detail}")
-        lines.append(f"**{title}** — " + "; ".join(items) + ".")
-    n_hold = int((claims["status"] == "holds").sum())
-    n_not = int((claims["status"] == "does not hold").sum())
-    head = (f"Profile `{profile}`, {n_seeds} seed(s) per model type. Of {len(claims)} comparisons of the Connectome "
-            f"model with a control, the paper's claim holds in {n_hold}, fails in {n_not}, and "
-            f"{len(claims) - n_hold - n_not} cannot be told apart. Tests are paired on the same items, pooled over "
-            "seeds, with one Holm correction over every comparison on the page.")
-    return "\n\n".join([head, *lines])
 
 
 def scorecard_frame(items: pd.DataFrame, measures=CLAIM_MEASURES) -> pd.DataFrame:
     """Per measure and model type: mean over seeds of the per-seed metric with a bootstrap CI
-    over items, and the paper's direction (for :func:`connectome_lib.plots.scorecard`)."""
+    over items, and the paper's direction (for :func:`connectome_lib.plots.scorecard`). A
+    description of the trained models, not a test."""
+    from .stats import summarize_items
+
     rows = []
     for m in measures:
         sub = items[items["measure"] == m.claim]
@@ -162,3 +89,170 @@ def scorecard_frame(items: pd.DataFrame, measures=CLAIM_MEASURES) -> pd.DataFram
         s["paper_direction"] = "higher" if m.higher_is_better else "lower"
         rows.append(s)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+# ------------------------------------------------------------------------------ per-model values
+def model_values(results: pd.DataFrame, units: pd.DataFrame, measures=CLAIM_MEASURES) -> pd.DataFrame:
+    """One row per inner-loop model and claim measure: ``measure, label, model, seed, unit,
+    value``. ``units`` is :func:`connectome_lib.readers.model_units` (model -> unit); a model
+    without one counts as its own unit (its folder name)."""
+    columns = ["measure", "label", "model", "seed", "unit", "value"]
+    if results.empty:
+        return pd.DataFrame(columns=columns)
+    unit_of = dict(zip(units["model"], units["unit"])) if len(units) else {}
+    last = results.groupby(["model", "task"])["iteration"].transform("max") == results["iteration"]
+    parts = []
+    for m in measures:
+        if m.mean_over_training_of:
+            rows = results[(results["task"] == m.task) & (results["metric"] == m.mean_over_training_of)]
+            if rows["iteration"].nunique() < 2:
+                continue  # one checkpoint is no trajectory
+            v = rows.groupby(["model", "label", "seed"], as_index=False)["value"].mean()
+        else:
+            v = results[last & (results["task"] == m.task) & (results["metric"] == m.metric)]
+            v = v.drop_duplicates("model")[["model", "label", "seed", "value"]]
+        if v.empty:
+            continue
+        parts.append(v.assign(measure=m.claim, unit=v["model"].map(lambda x: unit_of.get(x, x))))
+    if not parts:
+        return pd.DataFrame(columns=columns)
+    return pd.concat(parts, ignore_index=True)[columns]
+
+
+def unit_table(values: pd.DataFrame, measure: str) -> pd.DataFrame:
+    """:func:`connectome_lib.replication.unit_means` of one measure's model values."""
+    return replication.unit_means(values[values["measure"] == measure])
+
+
+# ------------------------------------------------------------------------------ testability
+def testability(m: Measure, units: pd.DataFrame, labels: tuple[str, str], degenerate: pd.DataFrame,
+                baselines: pd.Series) -> str | None:
+    """Why measure ``m`` cannot tell the model types ``labels`` apart at this scale, or ``None``
+    when it can: a degenerate model among them (``degenerate``: rows ``label, task, mean`` of the
+    ``degenerate`` metric, the fraction of seeds), or no model type clearly better than chance
+    or than every baseline in ``m.baselines`` (its unit mean more than two standard errors beyond
+    the best of them)."""
+    deg = degenerate[(degenerate["task"] == m.task) & degenerate["label"].isin(labels) & (degenerate["mean"] > 0)]
+    if len(deg):
+        return "degenerate: " + ", ".join(sorted(deg["label"])) + " answer(s) one position for most items"
+    refs = {}
+    if m.chance is not None:
+        refs["chance"] = m.chance
+    for b in m.baselines:
+        if b in baselines.index and np.isfinite(baselines[b]):
+            refs[b] = float(baselines[b])
+    if not refs:
+        return None
+    sign = 1 if m.higher_is_better else -1
+    bar = max(sign * v for v in refs.values())
+    for _, g in units.groupby("label"):
+        x = g["value"].to_numpy(float)
+        se = x.std(ddof=1) / np.sqrt(x.size) if x.size > 1 else np.inf
+        if sign * x.mean() - 2 * se > bar:
+            return None
+    return "no model type beats " + " and ".join(refs) + " by more than two standard errors"
+
+
+# ------------------------------------------------------------------------------ claims
+def claim_table(values: pd.DataFrame, degenerate: pd.DataFrame | None = None, baselines: pd.Series | None = None,
+                measures=CLAIM_MEASURES, alpha: float = ALPHA) -> pd.DataFrame:
+    """The paper's claim (Connectome >= each control) on every measure, tested across units.
+
+    One row per (measure, control): ``measure, claim, control, unit_a, n_a, unit_b, n_b,
+    mean_a, mean_b, effect`` (Connectome minus control, in the measure's own direction),
+    ``ci_low, ci_high`` (Welch 95 %), ``p`` (exact permutation over unit means), ``min_p``
+    (the smallest p the design allows), ``excluded_beyond``, ``placebo_rate``,
+    ``placebo_splits``, ``placebo_can_fire``, ``testable`` (why not, or empty), ``status`` (one of
+    :data:`STATUSES`) and ``higher_is_better``."""
+    degenerate = degenerate if degenerate is not None else pd.DataFrame(columns=["label", "task", "mean"])
+    baselines = baselines if baselines is not None else pd.Series(dtype=float)
+    rows = []
+    for m in measures:
+        units = unit_table(values, m.claim) if len(values) else pd.DataFrame()
+        if units.empty or CONNECTOME not in set(units["label"]):
+            continue
+        placebo = replication.placebo(units, PLACEBO_TYPE, alpha=alpha)
+        for control in CONTROLS:
+            if control not in set(units["label"]):
+                continue
+            pair = units[units["label"].isin([CONNECTOME, control])]
+            try:
+                t = replication.compare_types(pair, CONNECTOME, control, alpha=alpha)
+            except ValueError:
+                continue  # fewer than two units in a group
+            why = testability(m, pair, (CONNECTOME, control), degenerate, baselines)
+            status = replication.verdict(t, placebo if placebo.n_splits else None, m.higher_is_better, alpha,
+                                         testable=why is None)
+            if t.min_p > alpha and why is None:
+                why = f"with {t.n_a} and {t.n_b} units no p-value can reach {alpha}"
+            named = {"better": "holds", "worse": "does not hold", "indistinguishable": "cannot be told apart"}
+            rows.append({
+                "measure": m.claim, "claim": f"{CONNECTOME} ≥ {control}", "control": control,
+                "unit_a": _unit_name(pair, CONNECTOME), "n_a": t.n_a, "unit_b": _unit_name(pair, control), "n_b": t.n_b,
+                "mean_a": t.mean_a, "mean_b": t.mean_b, "effect": t.effect, "ci_low": t.ci_low, "ci_high": t.ci_high,
+                "p": t.p, "min_p": t.min_p, "excluded_beyond": t.excluded_beyond,
+                "placebo_rate": placebo.rate, "placebo_splits": placebo.n_splits,
+                "placebo_can_fire": placebo.can_fire,
+                "testable": why or "", "status": named.get(status, status if status in STATUSES else
+                                                           "not testable at this scale"),
+                "higher_is_better": m.higher_is_better,
+            })
+    return pd.DataFrame(rows)
+
+
+def _unit_name(units: pd.DataFrame, label: str) -> str:
+    """``lineage`` or ``seed``: what the units of ``label`` are."""
+    names = units.loc[units["label"] == label, "unit"].astype(str)
+    return "lineage" if len(names) and names.str.startswith("c").all() else "seed"
+
+
+def placebo_summary(values: pd.DataFrame, measures=CLAIM_MEASURES, alpha: float = ALPHA) -> pd.DataFrame:
+    """The built-in placebo of every measure and model type with at least four units: the unit
+    test between halves of the type's units, over every split; ``fires`` when it rejects in more
+    than ``alpha`` of them."""
+    rows = []
+    for m in measures:
+        units = unit_table(values, m.claim) if len(values) else pd.DataFrame()
+        for label in (units["label"].unique() if len(units) else []):
+            p = replication.placebo(units, label, alpha=alpha)
+            if p.n_splits:
+                rows.append({"measure": m.claim, "label": label, "units": p.n_units, "splits": p.n_splits,
+                             "rejections": p.rejections, "rate": p.rate, "can_fire": p.can_fire, "fires": p.fires})
+    return pd.DataFrame(rows, columns=["measure", "label", "units", "splits", "rejections", "rate", "can_fire",
+                                       "fires"])
+
+
+def _fmt(x: float) -> str:
+    return f"{x:+.3f}" if abs(x) >= 1e-3 or x == 0 else f"{x:+.1e}"
+
+
+def verdict_markdown(claims: pd.DataFrame, profile: str) -> str:
+    """The verdict box: what holds, what does not, what cannot be told apart and what this scale
+    cannot test, each with its unit of replication and n."""
+    if claims.empty:
+        return "No evaluations were found for this run, so no verdict can be given."
+    lines = []
+    for status in STATUSES:
+        sub = claims[claims["status"] == status]
+        if sub.empty:
+            continue
+        items = []
+        for r in sub.itertuples():
+            better = "higher" if r.higher_is_better else "lower"
+            n = f"{r.n_a} {r.unit_a}s vs {r.n_b} {r.unit_b}s"
+            if status == "not testable at this scale":
+                detail = f"{r.testable} ({n})"
+            elif status == "cannot be told apart":
+                detail = (f"difference {_fmt(r.effect)}, differences larger than {r.excluded_beyond:.3f} are "
+                          f"excluded (95 %), p = {r.p:.2g} ({n})")
+            else:
+                detail = (f"difference {_fmt(r.effect)} ({better} is better), 95 % CI [{_fmt(r.ci_low)}, "
+                          f"{_fmt(r.ci_high)}], exact p = {r.p:.2g} ({n})")
+            items.append(f"{r.claim} on {r.measure}: {detail}")
+        lines.append(f"**{status[0].upper() + status[1:]}** — " + "; ".join(items) + ".")
+    counted = claims[claims["status"] != "not testable at this scale"]
+    head = (f"Profile `{profile}`. Each claim is tested across its units of replication — lineages (independent "
+            "outer-loop runs) for the types that inherit a connectome, inner seeds for NoConnectome — with an exact "
+            f"permutation test on the unit means at α = {ALPHA}. Of {len(claims)} comparisons, {len(counted)} can be "
+            f"tested at this scale; by chance alone about {len(counted) * ALPHA:.1f} of them would reject.")
+    return "\n\n".join([head, *lines])

@@ -56,6 +56,7 @@ def tiny_profile(tmp_path):
             "model.n_embd": 16,
             "model.block_size": 16,
             "evolve.generations": 3,
+            "evolve.seeds": [1110],
             "evolve.train.iters": 6,
             "evolve.train.warmup_iters": 1,
             "evolve.train.decay_iters": 2,

@@ -78,12 +78,12 @@ def direct_loglik(model, context_ids, continuation_ids) -> float:
 
 def tiny_run_overrides(runs, cache, **extra) -> dict:
     """Overrides that shrink the smoke profile to seconds: 2 generations of a 1-layer, 16-wide
-    model on a few thousand tokens, one inner seed; ``extra`` adds or replaces keys."""
+    model on a few thousand tokens, one lineage, one inner seed; ``extra`` adds or replaces keys."""
     o = {
         "runs_dir": str(runs), "data.cache_dir": str(cache),
         "data.outer_max_tokens": 20000, "data.inner_max_tokens": 10000, "data.val_max_tokens": 3000,
         "model.n_layer": 1, "model.n_embd": 16, "model.block_size": 16,
-        "evolve.generations": 2, "evolve.train.iters": 4, "evolve.train.warmup_iters": 1,
+        "evolve.generations": 2, "evolve.seeds": [1110], "evolve.train.iters": 4, "evolve.train.warmup_iters": 1,
         "evolve.train.decay_iters": 1, "evolve.train.val_every": 2, "evolve.train.save_state_every": 2,
         "develop.seeds": [0], "develop.train.iters": 4, "develop.train.warmup_iters": 1,
         "develop.train.decay_iters": 1, "develop.train.val_every": 2, "develop.train.checkpoint_every": 2,

@@ -192,11 +192,19 @@ def _have_corpora() -> bool:
         return False
 
 
+@pytest.fixture(scope="module")
+def shared_audit():
+    """``audit()`` of the shared corpora, once for the tests below (about a minute)."""
+    if not _have_corpora():
+        pytest.skip("shared Gutenberg corpora not available")
+    return ca.audit()
+
+
 @pytest.mark.slow
 @pytest.mark.skipif(not _have_corpora(), reason="shared Gutenberg corpora not available")
-def test_audit_of_the_shared_corpora():
+def test_audit_of_the_shared_corpora(shared_audit):
     """The crossings the issue names, as verified on the shared data (about a minute)."""
-    duplicates, plan = ca.audit()
+    duplicates, plan = shared_audit
     pairs = _pairs(duplicates)
     romeo_val, romeo_outer = "5e4525206239", {"5d3cc1ddcb69", "087102649f81"}
     assert {frozenset((romeo_val, o)) for o in romeo_outer} <= pairs
@@ -207,3 +215,23 @@ def test_audit_of_the_shared_corpora():
     assert {("outer", o) for o in romeo_outer} | {("inner", rough["inner"]), ("outer", rough["outer"])} <= dropped
     assert "val" not in set(plan["split"])
     assert _no_duplicates_left(duplicates, plan)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _have_corpora(), reason="shared Gutenberg corpora not available")
+def test_the_committed_exclusion_list_is_the_repair_plan_of_the_shared_corpora(shared_audit, tmp_path):
+    """``data.exclude: duplicates`` reads profiles/corpus_exclusions.csv: it must be exactly
+    what write_exclusions writes today (regenerate it with
+    ``corpus_audit.write_exclusions(DUPLICATES_FILE)`` if the corpora or the rules change)."""
+    from connectome_lib.data import DUPLICATES_FILE
+    from connectome_lib.layout import write_csv_atomic
+
+    plan = shared_audit[1]
+    committed = pd.read_csv(DUPLICATES_FILE, dtype=str, keep_default_na=False)
+    expected = plan.astype(str)
+    assert list(committed.columns) == ca.PLAN_COLUMNS
+    assert {"split", "id", "title", "rule", "kept_split", "kept_id", "kept_title"} <= set(committed.columns)
+    pd.testing.assert_frame_equal(committed, expected.reset_index(drop=True))
+    write_csv_atomic(plan, tmp_path / "plan.csv")  # the same writer: byte for byte
+    assert (tmp_path / "plan.csv").read_bytes() == DUPLICATES_FILE.read_bytes()
+    assert "val" not in set(committed["split"])  # the validation books are all kept

@@ -64,7 +64,7 @@ def test_load_reads_the_results_and_averages_the_baselines(results_dir):
     assert d.profile == "smoke" and d.n_seeds == len(d.config["develop"]["seeds"])
     assert d.claims.empty and d.items.empty
     assert d.baselines["brain/r_length"] == pytest.approx(0.1284)
-    assert set(d.paper["model"]) == set(LABELS)
+    assert set(d.paper["model"]) == set(registry.PAPER_LABELS)
 
 
 def test_provenance_and_timings(results_dir):
@@ -86,7 +86,7 @@ def test_verdict_notes_without_per_item_results(results_dir):
     assert len(notes) == 2  # the current profile: no drift warning
     assert notes[0].startswith(":::{caution}") and "NoConnectome on mmlu (100% of seeds)" in notes[0]
     assert "no claim of the paper is confirmed or refuted" in notes[1]
-    assert findings.verdict_details(d.verdicts) is None
+    assert findings.claim_details(d.claims) is None and findings.calibration_table(d.claims) is None
 
 
 def test_drift_warning_names_the_changed_settings():
@@ -97,19 +97,37 @@ def test_drift_warning_names_the_changed_settings():
     assert w.startswith(":::{warning}") and "`model.n_layer`" in w
 
 
-def test_verdict_box_and_details_with_claims():
-    claims = pd.DataFrame([{"measure": "MMLU acc", "claim": "Connectome ≥ NoConnectome", "status": "holds",
-                            "effect": 0.02, "ci_low": 0.01, "ci_high": 0.03, "p_holm": 0.001, "mde": 0.01,
-                            "higher_is_better": True}])
-    box = findings.verdict_box(claims, 3, "cpu")
-    assert box.startswith(":::{admonition} What holds at this scale") and "Holds at this scale" in box
-    v = pd.DataFrame([{**{c: 0.123456 for c in findings.VERDICT_COLUMNS}, "measure": "MMLU acc", "a": "Connectome",
-                       "b": "NoConnectome", "verdict": "better", "note": "x"}])
-    t = findings.verdict_details(v)
-    assert t.index.names == ["measure", "model a", "model b"]
-    assert list(t.columns) == ["a − b", "CI low", "CI high", "p (items, Holm)", "p (seeds, exact)",
-                               "detectable at 80 %", "verdict"]
-    assert t.iloc[0]["a − b"] == 0.1235
+def test_verdict_box_details_and_calibration_with_claims():
+    claims = pd.DataFrame([{"measure": "validation loss", "claim": "Connectome ≥ NoConnectome",
+                            "control": "NoConnectome",
+                            "unit_a": "lineage", "n_a": 4, "unit_b": "seed", "n_b": 8, "mean_a": 4.9, "mean_b": 5.0,
+                            "effect": -0.1, "ci_low": -0.15, "ci_high": -0.05, "p": 0.004, "min_p": 0.00404,
+                            "excluded_beyond": 0.15, "placebo_rate": 0.0, "placebo_splits": 35,
+                            "placebo_can_fire": True, "testable": "", "status": "holds", "higher_is_better": False}])
+    box = findings.verdict_box(claims, "cpu")
+    assert box.startswith(":::{admonition} What holds at this scale") and "**Holds**" in box
+    assert "4 lineages vs 8 seeds" in box
+    t = findings.claim_details(claims)
+    assert t.index.names == ["measure", "claim"] and t.iloc[0]["verdict"] == "holds"
+    cal = findings.calibration_table(claims, n_sim=200)
+    assert cal.iloc[0, 0] <= 0.05 + 2 * (0.05 * 0.95 / 200) ** 0.5
+
+
+def test_placebo_spread_and_tokens_texts():
+    placebo = pd.DataFrame([{"measure": "validation loss", "label": "NoConnectome", "units": 8, "splits": 35,
+                             "rejections": 0, "rate": 0.0, "can_fire": True, "fires": False},
+                            {"measure": "validation loss", "label": "Connectome", "units": 4, "splits": 3,
+                             "rejections": 0, "rate": 0.0, "can_fire": False, "fires": False}])
+    text = findings.placebo_markdown(placebo, pd.DataFrame())
+    assert "fires for none" in text and "silent by construction" in text
+    values = pd.DataFrame({"measure": "validation loss", "label": ["Connectome"] * 2 + ["NoConnectome"] * 2,
+                           "model": ["a", "b", "c", "d"], "seed": 0, "unit": ["c0", "c1", "s0", "s1"],
+                           "value": [4.0, 4.2, 5.0, 5.0]})
+    assert "0.1414 (Connectome)" in findings.spread_markdown(values, pd.DataFrame())
+    assert list(findings.lineage_losses(values).index) == ["c0", "c1", "s0", "s1"]
+    t = pd.DataFrame([{"unit": "c0", "tokens": 50.0, "fraction": 0.5}, {"unit": "c1", "tokens": 70.0, "fraction": 0.7},
+                      {"unit": "mean", "tokens": float("nan"), "fraction": 0.6, "ci_low": 0.4, "ci_high": 0.8}])
+    assert "c0 50%, c1 70%" in findings.tokens_to_target_markdown(t.assign(target=4.5))
 
 
 def test_nlp_table_takes_chance_from_the_registry_and_marks_degenerate_models():
@@ -118,9 +136,10 @@ def test_nlp_table_takes_chance_from_the_registry_and_marks_degenerate_models():
     assert t.loc[("mmlu acc", "Connectome"), "chance"] == 0.25
     assert t.loc[("hellaswag acc_norm", "Connectome"), "paper"] == "0.2764 ± 0.0008"
     assert t.loc[("blimp acc", "Connectome"), "paper"] == "—"  # not in the paper
-    assert t.loc[("mmlu acc", "NoConnectome"), "ours"].startswith("degenerate (0.2600 ± 0.0010")
+    assert t.loc[("mmlu acc", "NoConnectome"), "ours"].startswith("degenerate (0.2700 ± 0.0010")  # 4th type
     assert t.loc[("mmlu acc", "Connectome"), "ours"] == "0.2400 ± 0.0010"
-    assert list(t.index.get_level_values("model")[:3]) == LABELS
+    assert list(t.index.get_level_values("model")[:4]) == LABELS
+    assert t.loc[("mmlu acc", "RowMatchedRandom"), "paper"] == "—"  # ours, not the paper's
 
 
 def test_present_measures_and_chance_lines():
@@ -141,7 +160,7 @@ def test_reading_time_tables(results_dir):
     assert list(b.index) == list(findings.READING_TIME_BASELINES.values())
     assert b.loc["tokens per word", "r"] == 0.255 and np.isnan(b.loc["unigram log-frequency", "r"])
     curves = findings.paper_reading_time_curves(d.paper)
-    assert list(curves.columns) == LABELS and 2000 in curves.index
+    assert list(curves.columns) == list(registry.PAPER_LABELS) and 2000 in curves.index
     assert set(findings.reading_time_curves(d.evals)["iteration"]) == {0, 100}
     assert findings.paper_reading_times(d.paper)["iteration"].dtype == int
 

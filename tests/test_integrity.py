@@ -113,7 +113,7 @@ def test_evolve_with_other_settings_stops_then_fresh_recomputes_downstream(base_
     assert layout.read_json(layout.generation_dir(root, 0) / "done.json") == done0  # untouched
     assert file_sha256(layout.final_connectome_path(root)) == old_final  # nothing reported, nothing replaced
 
-    new = stages.evolve(half, progress=False, fresh=True)
+    new = stages.evolve(half, progress=False, fresh=True)[0]
     for g in range(2):
         done = layout.read_json(layout.generation_dir(root, g) / "done.json")
         assert done["settings"]["evolve"]["prune_fraction"] == 0.5

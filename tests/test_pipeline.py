@@ -82,7 +82,7 @@ def test_a_stage_is_skipped_only_while_this_machines_run_folders_hold_its_steps(
         if stage.key == "data":  # it shows no step's results: the notebook alone decides
             assert current, why
         else:
-            assert not current and "lack 3 finished step(s)" in why and "evolve/gen_00" in why
+            assert not current and "lack 6 finished step(s)" in why and "evolve/c0/gen_00" in why
             assert str(tmp_path / "runs" / "smoke") in why
     data = pipeline.stage_by_key("data")
     _, why = pipeline.stage_is_current(data, "smoke", {"evolve.generations": 2}, tmp_path / data.notebook,

@@ -56,7 +56,7 @@ def test_eval_table_and_initial_weights_read_the_run_layout(tmp_path):
         save_file({NAME: np.full((2, 2), float(i), np.float32)}, str(folder / "model.safetensors"))
     w = readers.initial_weights(tmp_path, NAME, 0)
     assert list(w) == list(LABELS)
-    assert w["NoConnectome"].tolist() == [[2.0, 2.0], [2.0, 2.0]]
+    assert w["NoConnectome"].tolist() == [[3.0, 3.0], [3.0, 3.0]]  # the fourth init
     with pytest.raises(KeyError, match="no tensor"):
         readers.initial_weights(tmp_path, "lm_head.weight", 0)
 

@@ -15,7 +15,7 @@ from connectome_lib.connectome import Connectome
 @pytest.mark.slow
 def test_evolve_then_develop(tiny_profile):
     p = tiny_profile
-    connectome = stages.evolve(p, progress=False)
+    connectome, = stages.evolve(p, progress=False)  # one lineage
     root = p.run_root
     for g in range(3):
         gdir = layout.generation_dir(root, g)
@@ -39,7 +39,7 @@ def test_evolve_then_develop(tiny_profile):
     assert (layout.generation_dir(root, 1) / "done.json").stat().st_mtime_ns == before
 
     folders = stages.develop(p, progress=False)
-    assert [f.name for f in folders] == ["connectome_s0", "random_s0", "dense_s0"]
+    assert [f.name for f in folders] == ["connectome_s0", "random_s0", "rowmatched_s0", "dense_s0"]
     for f in folders:
         assert layout.is_done(f)
         assert [i for i, _ in layout.list_checkpoints(f)] == [0, 3, 6]
@@ -52,7 +52,8 @@ def test_evolve_then_develop(tiny_profile):
             assert run["density"] is None
             assert (wf["lm_head.weight"] != 0).all()
             continue
-        expected = connectome if run["init"] == "connectome" else connectome.random_control(0)
+        expected = stages.control_connectome(connectome, run["init"], 0)
+        assert run["lineage"] == 0
         assert run["density"] == pytest.approx(connectome.density())
         for n, m in expected.masks.items():
             assert torch.all(w0[n].detach()[m].abs() == torch.tensor(0.02))
@@ -72,10 +73,11 @@ def test_accelerate_launch_two_cpu_processes(tmp_path):
         "--set", "model.block_size=16", "--set", "evolve.generations=2", "--set", "evolve.train.iters=4",
         "--set", "evolve.train.warmup_iters=1", "--set", "evolve.train.decay_iters=1",
         "--set", "evolve.train.val_every=2", "--set", "evolve.train.save_state_every=2",
+        "--set", "evolve.seeds=[1110]",
     ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
-    c = Connectome.load(tmp_path / "runs" / "smoke" / "evolve" / "connectome.cmask")
+    c = Connectome.load(layout.final_connectome_path(tmp_path / "runs" / "smoke", 0))
     assert c.density() == pytest.approx(0.64, abs=1e-3)
 
 
@@ -91,7 +93,7 @@ def test_lottery_ticket_rewind(tiny_profile):
         train=dataclasses.replace(tiny_profile.evolve.train, checkpoint_iters=[0, 2])))
     stages.evolve(p, progress=False)
     root = p.run_root
-    rewind = load_file(str(root / "evolve" / "rewind.safetensors"))
+    rewind = load_file(str(layout.lineage_dir(root, 0) / "rewind.safetensors"))
     at2 = dict(AutoModelForCausalLM.from_pretrained(
         layout.checkpoint_dir(layout.generation_dir(root, 0), 2)).named_parameters())
     start1 = dict(AutoModelForCausalLM.from_pretrained(

@@ -50,16 +50,17 @@ def run(tmp_path_factory):
 def test_plan_lists_every_step_with_what_it_needs(run):
     p, before, after = run
     assert list(before) == [
-        "evolve/gen_00", "evolve/gen_01",
-        "develop/connectome_s0", "develop/random_s0", "develop/dense_s0",
+        "evolve/c0/gen_00", "evolve/c0/gen_01",
+        "develop/connectome_s0", "develop/random_s0", "develop/rowmatched_s0", "develop/dense_s0",
         "ablation/random_lm_head_s0",
-        "evaluate/connectome_s0", "evaluate/random_s0", "evaluate/dense_s0", "evaluate/ablations"]
+        "evaluate/connectome_s0", "evaluate/random_s0", "evaluate/rowmatched_s0", "evaluate/dense_s0",
+        "evaluate/ablations"]
     # nothing ran: the first generation and the dense model can start, everything else waits
-    assert before["evolve/gen_00"] == "absent" and before["develop/dense_s0"] == "absent"
-    assert {before[k] for k in before if k not in ("evolve/gen_00", "develop/dense_s0")} == {"waiting"}
+    assert before["evolve/c0/gen_00"] == "absent" and before["develop/dense_s0"] == "absent"
+    assert {before[k] for k in before if k not in ("evolve/c0/gen_00", "develop/dense_s0")} == {"waiting"}
     assert set(after.values()) == {"done"}
     rows = {s.id: s for s in plan.plan(p, "smoke", ["develop.seeds=[0]"])}
-    assert rows["develop/random_s0"].needs == ("evolve/gen_01",)
+    assert rows["develop/random_s0"].needs == ("evolve/c0/gen_01",)
     assert rows["evaluate/ablations"].needs[-1] == "ablation/random_lm_head_s0"
     assert rows["develop/dense_s0"].command == (
         "connectome step develop/dense_s0 --profile smoke --set 'develop.seeds=[0]'"
@@ -142,8 +143,8 @@ def test_run_step_refuses_unknown_and_unready_steps(run, tmp_path):
     with pytest.raises(ConfigError, match="did you mean 'develop/dense_s0'"):
         plan.run_step(p, "develop/dense_s9")
     q = load_profile("smoke", _overrides(tmp_path / "runs", Path(p.data.cache_dir)))
-    with pytest.raises(FileNotFoundError, match="run connectome step evolve/gen_00 first"):
-        plan.run_step(q, "evolve/gen_01")
+    with pytest.raises(FileNotFoundError, match="run connectome step evolve/c0/gen_00 first"):
+        plan.run_step(q, "evolve/c0/gen_01")
     with pytest.raises(FileNotFoundError, match="connectome evolve"):
         plan.run_step(q, "develop/connectome_s0")
     with pytest.raises(FileNotFoundError, match="develop/dense_s0"):
@@ -156,7 +157,24 @@ def test_compile_through_a_whole_evolve(tmp_path, run):
     to stop after generation 0: "weights and masks must name the same tensors")."""
     p, _, _ = run
     q = load_profile("smoke", _overrides(tmp_path / "runs", Path(p.data.cache_dir), **{"evolve.train.compile": True}))
-    final = stages.evolve(q, progress=False)
+    final, = stages.evolve(q, progress=False)
     assert [s.status() for s in stages.generation_steps(q)] == ["done", "done"]
     assert abs(final.density() - 0.8 ** 2) < 1e-3
     assert all(not n.startswith("_orig_mod.") for n in final.masks)
+
+
+def test_lineages_have_their_own_steps_and_inner_seeds_follow_them():
+    """Two lineages (the smoke profile): each has its own generations; inner seed i inherits the
+    connectome of lineage i % 2, and NoConnectome's extra seeds need nothing."""
+    p = load_profile("smoke", {"develop.seeds": [0, 1, 2], "develop.dense_seeds": [0, 1, 2, 3, 4]})
+    ids = plan.training_step_ids(p)
+    assert [i for i in ids if i.startswith("evolve/")] == [f"evolve/c{k}/gen_0{g}" for k in (0, 1) for g in range(3)]
+    assert [stages.lineage_of(p, s) for s in (0, 1, 2)] == [0, 1, 0]
+    assert plan._needs(p, "develop/rowmatched_s1") == ("evolve/c1/gen_02",)
+    assert plan._needs(p, "develop/dense_s4") == ()
+    assert "develop/dense_s4" in ids and "develop/connectome_s4" not in ids
+    assert plan._needs(p, "evolve/c1/gen_01") == ("evolve/c1/gen_00",)
+    q = load_profile("smoke", {"ablations.seeds": None, "develop.seeds": [0, 1, 2]})
+    assert ablation.ablation_seeds(q) == [0, 2]  # the inner seeds of lineage 0
+    with pytest.raises(ConfigError, match="ablations.lineage"):
+        load_profile("smoke", {"ablations.lineage": 2})

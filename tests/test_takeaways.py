@@ -19,7 +19,7 @@ def test_ordering_holds_when_separated_and_not_when_reversed():
         {"Connectome": (3.5, 0.01), "NoConnectome": (3.9, 0.01), "RandomConnectome": (5.4, 0.01)},
         higher=False, what="loss",
     )
-    assert "**holds** in the means" in good and "decided by the paired tests" in good
+    assert "**holds** in the means" in good and "decided by the tests across lineages and seeds" in good
     bad = takeaways._ordering({"Connectome": (5.0, 0.01), "NoConnectome": (3.9, 0.01), "RandomConnectome": (5.4, 0.01)},
                            higher=False, what="loss")
     assert "**does not hold**" in bad

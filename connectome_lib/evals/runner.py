@@ -423,7 +423,7 @@ def _drop_stale(df: pd.DataFrame, done: set, stale: list, settings: dict, result
 
 def expected_models(profile) -> list[tuple[str, int]]:
     """The (init, seed) pairs a profile's inner loop trains: what :func:`evaluate_run` expects."""
-    return [(init, int(seed)) for seed in profile.develop.seeds for init in profile.develop.inits]
+    return profile.develop.models()
 
 
 def _check_run(run_root: Path, folders: list[Path], expected, strict: bool) -> list[Path]:
@@ -451,15 +451,22 @@ def _check_run(run_root: Path, folders: list[Path], expected, strict: bool) -> l
             raise FileNotFoundError(message)
         warnings.warn(message, stacklevel=3)
     finished = [d for d in folders if d not in unfinished]
-    final = final_connectome_path(run_root)
-    if final.exists():  # models trained from a connectome that has since been replaced are stale
-        sha = file_sha256(final)
-        other = [d.name for d in finished if (d / "run.json").exists()
-                 and read_json(d / "run.json").get("connectome_sha256") not in (None, sha)]
-        if other:
-            raise StaleResultError(
-                f"{root}: model(s) {', '.join(other)} were trained from another connectome than {final} (its SHA-256 "
-                "differs); retrain them with `connectome develop --fresh` first, or use another runs folder")
+    # models trained from a connectome that has since been replaced are stale
+    other, shas = [], {}
+    for d in finished:
+        run = read_json(d / "run.json") if (d / "run.json").exists() else {}
+        lineage, sha = run.get("lineage", 0), run.get("connectome_sha256")
+        if sha is None or lineage is None:
+            continue
+        final = final_connectome_path(run_root, int(lineage))
+        if final not in shas:
+            shas[final] = file_sha256(final) if final.exists() else None
+        if shas[final] not in (None, sha):
+            other.append(f"{d.name} ({final})")
+    if other:
+        raise StaleResultError(
+            f"{root}: model(s) {', '.join(other)} were trained from another connectome than the one there now (its "
+            "SHA-256 differs); retrain them with `connectome develop --fresh` first, or use another runs folder")
     return finished
 
 
