@@ -214,7 +214,7 @@ def placebo_markdown(placebo: pd.DataFrame, claims: pd.DataFrame) -> str | None:
             f"{int(placebo['rejections'].sum())} rejections in {int(placebo['splits'].sum())} splits "
             f"({len(placebo)} measure × type combinations). ")
     if len(fired):
-        text += ("It **fires** (rejects in more than 5 % of splits) for "
+        text += ("It **fires** (rejects in more than twice 5 % of its splits) for "
                  + ", ".join(f"{r.label} on {r.measure}" for r in fired.itertuples())
                  + ": verdicts on those measures do not count. ")
     else:

@@ -185,6 +185,9 @@ def claim_table(values: pd.DataFrame, degenerate: pd.DataFrame | None = None, ba
                                          testable=why is None)
             if t.min_p > alpha and why is None:
                 why = f"with {t.n_a} and {t.n_b} units no p-value can reach {alpha}"
+            if status == "placebo fires":  # the test rejects halves of one type: no verdict on this measure
+                why = (f"the placebo fires: halves of {PLACEBO_TYPE}'s units differ in {placebo.rate:.0%} of "
+                       "splits")
             named = {"better": "holds", "worse": "does not hold", "indistinguishable": "cannot be told apart"}
             rows.append({
                 "measure": m.claim, "claim": f"{CONNECTOME} ≥ {control}", "control": control,
@@ -209,7 +212,7 @@ def _unit_name(units: pd.DataFrame, label: str) -> str:
 def placebo_summary(values: pd.DataFrame, measures=CLAIM_MEASURES, alpha: float = ALPHA) -> pd.DataFrame:
     """The built-in placebo of every measure and model type with at least four units: the unit
     test between halves of the type's units, over every split; ``fires`` when it rejects in more
-    than ``alpha`` of them."""
+    than twice ``alpha`` of them (:attr:`connectome_lib.replication.Placebo.fires`)."""
     rows = []
     for m in measures:
         units = unit_table(values, m.claim) if len(values) else pd.DataFrame()
