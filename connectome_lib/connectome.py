@@ -201,13 +201,8 @@ class Connectome:
     def jaccard(self, other: "Connectome") -> pd.DataFrame:
         """Overlap (Jaccard index of kept positions) per tensor with another connectome, plus
         ``sign_agreement``: the share of shared positions whose signs (-1/0/+1) are equal."""
-        if set(self.masks) != set(other.masks):
-            raise ConnectomeError("connectomes cover different tensors")
         rows = []
-        for n in self.masks:
-            a, b = self.masks[n], other.masks[n]
-            if a.shape != b.shape:
-                raise ConnectomeError(f"tensor {n} differs in shape")
+        for n, a, b in _paired_masks(self, other, self.masks):
             inter, union = int((a & b).sum()), int((a | b).sum())
             both = a & b
             agree = int(((self.signs[n] == other.signs[n]) & both).sum())
@@ -394,6 +389,17 @@ def _margin_preserving_shuffle(mask: np.ndarray, rng: np.random.Generator, round
     return m
 
 
+def _paired_masks(a: Connectome, b: Connectome, names):
+    """``(name, a's mask, b's mask)`` for every tensor in ``names`` (an ordering of ``a``'s);
+    :class:`ConnectomeError` unless both cover the same tensors with the same shapes."""
+    if set(a.masks) != set(b.masks):
+        raise ConnectomeError("connectomes cover different tensors")
+    for n in names:
+        if a.masks[n].shape != b.masks[n].shape:
+            raise ConnectomeError(f"tensor {n} differs in shape")
+        yield n, a.masks[n], b.masks[n]
+
+
 def survivor_overlap(a: Connectome, b: Connectome) -> pd.DataFrame:
     """How many of ``a``'s survivors are also ``b``'s, per tensor and over all (``tensor = all``),
     against chance -- e.g. for two connectomes evolved from different outer-loop seeds.
@@ -409,13 +415,8 @@ def survivor_overlap(a: Connectome, b: Connectome) -> pd.DataFrame:
     density, as the token rows do. For two independently evolved connectomes a ratio above 1
     is structure that evolution finds again; ``observed`` above ``expected_margins`` is more
     than their shared density profile explains."""
-    if set(a.masks) != set(b.masks):
-        raise ConnectomeError("connectomes cover different tensors")
     rows = []
-    for n in sorted(a.masks):
-        ma, mb = a.masks[n], b.masks[n]
-        if ma.shape != mb.shape:
-            raise ConnectomeError(f"tensor {n} differs in shape")
+    for n, ma, mb in _paired_masks(a, b, sorted(a.masks)):
         numel, ka, kb, shared = ma.numel(), int(ma.sum()), int(mb.sum()), int((ma & mb).sum())
         d = kb / numel if numel else float("nan")
         var = ka * d * (1 - d) * (numel - ka) / (numel - 1) if numel > 1 else 0.0  # hypergeometric

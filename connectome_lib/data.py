@@ -272,13 +272,14 @@ def token_cache_path(split: str, data_cfg, tokenizer=None) -> Path:
 
 #: the committed list of duplicate books (``data.exclude: duplicates``)
 DUPLICATES_FILE = Path(__file__).parent / "profiles" / "corpus_exclusions.csv"
-#: what a configuration object without the newer fields means (the defaults of DataConfig)
-_DEFAULTS = {"exclude": "duplicates", "sample": "chunks", "sample_splits": ("inner", "val"), "chunk_tokens": 4096,
-             "sample_seed": 0}
-
-
 def _opt(data_cfg, name: str):
-    return getattr(data_cfg, name, _DEFAULTS[name])
+    """``data_cfg.name``, or :class:`~connectome_lib.config.DataConfig`'s default for a
+    configuration object without the newer fields."""
+    if hasattr(data_cfg, name):
+        return getattr(data_cfg, name)
+    from .config import DataConfig
+
+    return getattr(DataConfig(), name)
 
 
 def excluded_ids(split: str, data_cfg) -> frozenset[str]:
