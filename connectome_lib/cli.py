@@ -168,6 +168,41 @@ def _step_args(p: argparse.ArgumentParser) -> None:
                    "settings instead of stopping with an error")
 
 
+def _cmd_report(args) -> int:
+    """``connectome report``: this run's key numbers beside the committed ones
+    (:mod:`connectome_lib.reproduction`)."""
+    from . import reproduction
+    from .paths import project_root
+
+    r = resolved_profile(args)
+    report = reproduction.make_report(project_root(), r.results_dir, r.run_root, ref=args.against)
+    if report is None:
+        print(f"no committed results at {r.results_dir} in {args.against}: nothing to compare with")
+        return 0
+    print(reproduction.report_markdown(report))
+    print(f"report: {r.run_root / reproduction.REPORT_FILE}")
+    return 0
+
+
+def _report_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results-dir", help="the folder of exported results, as for the pipeline "
+                   "(default: $CONNECTOME_RESULTS_DIR, else results/); its <profile>/ is checked")
+    p.add_argument("--against", default="HEAD", metavar="COMMIT",
+                   help="the commit whose results/<profile>/ are the reference (default: HEAD)")
+
+
+def _cmd_estimate(args) -> int:
+    from .estimate import cmd_estimate
+
+    return cmd_estimate(args, _profile(args))
+
+
+def _estimate_args(p: argparse.ArgumentParser) -> None:
+    from .estimate import add_estimate_args
+
+    add_estimate_args(p)
+
+
 def _register_evaluate(sub) -> argparse.ArgumentParser:
     from .evals import cli as evals_cli
 
@@ -256,10 +291,16 @@ COMMANDS: list[Command] = [
     Command("step", "run one step alone (see `connectome steps`)", _cmd_step, add_args=_step_args,
             description="Run one step of the profile's run. Its lock keeps a second worker off the same step; "
             "a step whose inputs are missing stops naming the step to run first."),
+    Command("estimate", "a dry run: tokens, FLOPs, time, memory and disk per stage, before anything runs",
+            _cmd_estimate, add_args=_estimate_args,
+            description="Estimate what the profile's run costs per stage (outer loop, inner loop, ablations, "
+            "evaluations) on --gpus accelerators of kind --gpu at --mfu utilisation; nothing is run."),
     Command("evaluate", register=_register_evaluate),
     Command("pipeline", register=_register_pipeline),
     Command("convert", register=_register_convert),
     Command("push", register=_register_push),
+    Command("report", "compare this run's exported results with the committed ones: identical, reproduced "
+            "(within the seed spread) or differs", _cmd_report, add_args=_report_args),
 ]
 
 

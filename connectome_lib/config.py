@@ -73,7 +73,16 @@ class DataConfig:
     A corpus *source* is one of: a data-set key of :mod:`connectome_lib.paths`
     (``corpus_outer``, ``corpus_inner``, ``corpus_val``); a path to a JSON-lines file
     (``.jsonl``, ``.jsonl.xz``, ``.jsonl.gz``) with a text field; or ``hub:NAME[@CONFIG][#SPLIT]``
-    for a Hugging Face hub data set (e.g. ``hub:HuggingFaceFW/fineweb@sample-10BT#train``).
+    for a Hugging Face hub data set (e.g. ``hub:HuggingFaceFW/fineweb@sample-100BT#train``),
+    streamed; ``SPLIT[START:STOP]`` streams documents START to STOP-1 (:mod:`connectome_lib.sources`).
+
+    The defaults are the paper's corpora, cut from one stream of FineWeb ``sample-100BT`` (about
+    100B GPT-2 tokens) into disjoint ranges of documents: the inner corpus (100M tokens of the
+    first 500,000 documents, ~670 tokens each), the validation corpus (10M of the next 100,000)
+    and the outer corpus (every later document, up to ``outer_max_tokens``). The outer loop reads
+    7,001 x 512 x 1,024 = 3.67B tokens per generation, 22.02B in 6 generations: the outer corpus
+    holds that many, so no generation re-reads another's data (``sample-10BT`` has only ~9.8B
+    after the inner and validation parts; the loop re-read data from generation 2.7 on).
     """
 
     data_dir: str | None = None
@@ -81,11 +90,13 @@ class DataConfig:
     #: ``None`` = GPT-2's tokenizer (the paper's), a tokenizer folder or hub name, or ``"bpe"``:
     #: a byte-level BPE of ``bpe_vocab_size`` tokens trained on the outer corpus (cached)
     tokenizer: str | None = None
-    outer: str = "hub:HuggingFaceFW/fineweb@sample-10BT#train[2%:]"
-    inner: str = "hub:HuggingFaceFW/fineweb@sample-10BT#train[:1%]"
-    val: str = "hub:HuggingFaceFW/fineweb@sample-10BT#train[1%:2%]"
+    outer: str = "hub:HuggingFaceFW/fineweb@sample-100BT#train[600000:]"
+    inner: str = "hub:HuggingFaceFW/fineweb@sample-100BT#train[:500000]"
+    val: str = "hub:HuggingFaceFW/fineweb@sample-100BT#train[500000:600000]"
     text_field: str = "text"
-    outer_max_tokens: int | None = None
+    #: the paper's 6 generations read 6 x 7,001 x 512 windows of 1,025 tokens (22,023,241,729
+    #: tokens); with some to spare (a hub corpus is read in document order up to the limit)
+    outer_max_tokens: int | None = 22_100_000_000
     inner_max_tokens: int | None = 100_000_000
     val_max_tokens: int | None = 10_000_000
     #: with ``tokenizer: bpe``: vocabulary size of the byte-level BPE trained on the outer corpus,
@@ -163,6 +174,8 @@ class TrainConfig:
     compile: bool = False
     seed: int = 1110
     val_every: int = 100
+    #: the validation set: the first ``val_batches`` batches of ``batch_size * grad_accum`` windows
+    #: of the validation corpus (evaluated ``batch_size`` at a time), whatever the batch's split
     val_batches: int = 20
     log_every: int = 10
     checkpoint_every: int = 0
@@ -177,6 +190,12 @@ class TrainConfig:
             raise ConfigError(f"{where}.optimizer must be 'adamw' or 'muon_adamw', got {self.optimizer!r}")
         if self.mixed_precision not in ("auto", "no", "bf16", "fp16"):
             raise ConfigError(f"{where}.mixed_precision must be auto, no, bf16 or fp16")
+        if self.mixed_precision == "fp16" and self.optimizer == "muon_adamw":
+            # accelerate's loss scaler updates its scale after each optimiser's step, so the second
+            # optimiser (AdamW) has its gradients unscaled twice once clipping has unscaled them
+            raise ConfigError(
+                f"{where}.mixed_precision: fp16 does not work with {where}.optimizer muon_adamw (the loss scaler "
+                "would unscale AdamW's gradients twice); use bf16 (or no), or the optimizer adamw")
         for name in ("iters", "batch_size", "grad_accum", "val_batches", "log_every"):
             _require(getattr(self, name) >= 1, f"{where}.{name}", getattr(self, name), ">= 1")
         for name in ("lr", "muon_lr"):
@@ -310,6 +329,9 @@ class AblationConfig:
             raise ConfigError(f"{key(where, 'variants')}: unknown {bad}; choose from {sorted(ABLATIONS_BY_NAME)}")
         if self.seeds is not None and not self.seeds:
             raise ConfigError(f"{key(where, 'seeds')} must not be empty (null = the inner loop's seeds)")
+        if self.variants is not None and not self.variants:
+            raise ConfigError(f"{key(where, 'variants')} must not be empty (null = all six); choose from "
+                              f"{sorted(ABLATIONS_BY_NAME)}")
         _require(self.lineage >= 0, key(where, "lineage"), self.lineage, ">= 0")
 
 
@@ -338,6 +360,7 @@ class Profile:
         return settings.validate(self)
 
     def check(self, where: str = "") -> None:
+        _require(bool(self.runs_dir), "runs_dir", self.runs_dir, "a folder (not empty)")
         if self.ablations.lineage >= self.evolve.lineages:
             raise ConfigError(f"ablations.lineage ({self.ablations.lineage}) names no lineage: evolve.seeds gives "
                               f"{self.evolve.lineages} (0 to {self.evolve.lineages - 1})")

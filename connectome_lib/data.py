@@ -44,6 +44,7 @@ import torch
 from tqdm import tqdm
 
 from .fingerprint import file_sha256
+from .jsonl import undecodable
 from .layout import write_json_atomic
 from .sources import HubSource, LocalSource, iter_documents, resolve_source
 from .tokenizer import profile_tokenizer
@@ -149,7 +150,7 @@ def tokenize_corpus(
             return False
 
         done = False
-        for index, (text, doc_id, title) in enumerate(iter_documents(source, text_field, with_meta=True)):
+        for index, (text, doc_id, title) in enumerate(documents(source, text_field)):
             if doc_id is not None and doc_id in exclude:
                 skipped.append(doc_id)
                 continue
@@ -222,6 +223,17 @@ def tokenize_corpus(
         "sha256": file_sha256(out_path),
         "seconds": round(time.time() - t0, 2),
     }
+
+
+def documents(source: LocalSource | HubSource, text_field: str = "text"):
+    """``(text, id, title)`` of every document of ``source`` (:func:`iter_documents`); a local
+    file that is not UTF-8 is reported by file and line (:func:`connectome_lib.jsonl.undecodable`)."""
+    try:
+        yield from iter_documents(source, text_field, with_meta=True)
+    except UnicodeDecodeError as e:
+        if not isinstance(source, LocalSource):
+            raise
+        raise undecodable(source.path, e) from None
 
 
 def _chunk_ranges(total: int, max_tokens: int, chunk: int, rng: np.random.Generator):
@@ -323,12 +335,12 @@ def load_corpus_tokens(split: str, data_cfg, progress: bool = True, verify: bool
 
     ``verify=True`` re-computes the file's checksum against its manifest.
     """
-    from accelerate import PartialState
+    from .processes import process_state
 
     tokenizer = profile_tokenizer(data_cfg, progress=progress)
     path = token_cache_path(split, data_cfg, tokenizer)
     manifest_path = path.with_suffix(".json")
-    with PartialState().main_process_first():  # with several processes, one tokenises
+    with process_state().main_process_first():  # with several processes, one tokenises
         _ensure_tokenized(split, data_cfg, tokenizer, path, manifest_path, progress, verify)
     return np.memmap(path, dtype=np.uint16, mode="r")
 

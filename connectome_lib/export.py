@@ -93,8 +93,6 @@ def export_results(ctx) -> Path:
         "generation_density.csv": generation_density(ctx.run_root),
         "summary.csv": summary,
     }
-    for name, df in tables.items():
-        layout.write_csv_atomic(df, out / name, float_format="%.6g")  # temporary file, then rename
     provenance = {
         "profile": ctx.profile.name,
         "lineages": {f"c{k}": seed for k, seed in enumerate(ctx.profile.evolve.lineage_seeds)},
@@ -108,8 +106,42 @@ def export_results(ctx) -> Path:
         "transformers": transformers.__version__,
         "config": ctx.profile.to_dict(),
     }
-    layout.write_json_atomic(out / "provenance.json", provenance)
+    provenance["learning_gate"] = learning_gate_record(summary, ctx.val_tokens())
+    # the learning gate travels with the provenance (its ``learning_gate`` key), so the pages
+    # that state it read it from the results instead of re-tokenising the validation corpus
+    _write_results(out, tables, provenance)
     return out
+
+
+def _write_results(out: Path, tables: dict[str, pd.DataFrame], provenance: dict) -> None:
+    """Write the tables, then the provenance. Everything is computed before the first file is
+    written, and ``provenance.json`` -- what marks a folder as complete (:func:`load_results`) --
+    is removed first and written last, so an export that fails half-way leaves no folder that
+    passes for a complete one (mixing new tables with an earlier run's provenance)."""
+    (out / "provenance.json").unlink(missing_ok=True)
+    for name, df in tables.items():
+        layout.write_csv_atomic(df, out / name, float_format="%.6g")  # temporary file, then rename
+    layout.write_json_atomic(out / "provenance.json", provenance)
+
+
+def learning_gate_record(summary: pd.DataFrame, val_tokens) -> dict:
+    """The learning gate of a run (:func:`connectome_lib.takeaways.learning_gate`): the unigram
+    entropy of the validation tokens, NoConnectome's final validation loss (the ``perplexity``
+    task's mean loss over the validation windows, the measure the claims test, mean over seeds),
+    the gap between them and whether it reaches the gate."""
+    from .data import unigram_entropy
+    from .registry import label_of
+    from .takeaways import learning_gate
+
+    entropy = unigram_entropy(val_tokens)
+    rows = summary[(summary["task"] == "perplexity") & (summary["metric"] == "loss")] if len(summary) else summary
+    final = pd.DataFrame({"label": rows["label"], "val_loss": rows["mean"]}) if len(rows) else \
+        pd.DataFrame(columns=["label", "val_loss"])
+    gate = learning_gate(final, entropy)
+    dense = final.loc[final["label"] == label_of("dense"), "val_loss"]
+    return {"unigram_entropy": entropy, "final_loss": float(dense.mean()) if len(dense) else None,
+            "final_loss_definition": "perplexity task: mean loss over the validation windows, mean over seeds",
+            "gap": gate["gap"] if gate["met"] is not None else None, "gate": gate["gate"], "met": gate["met"]}
 
 
 def _book_losses(profile, items: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:

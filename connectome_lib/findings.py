@@ -21,8 +21,9 @@ from .book_support import book_results_dir, profile_drift
 from .export import load_results
 from .paper_numbers import paper_results
 from .readers import baseline_means
+from .registry import INIT_LABELS as LABELS_BY_INIT
 from .registry import LABELS, PAPER_LABELS, chance_level, measure
-from .verdicts import verdict_markdown
+from .verdicts import bottom_line, verdict_markdown
 
 #: the accuracies of the NLP section (the paper reports the first two; BLiMP is ours)
 NLP_MEASURES: tuple[tuple[str, str], ...] = (("hellaswag", "acc_norm"), ("mmlu", "acc"), ("blimp", "acc"))
@@ -149,7 +150,11 @@ def timings_markdown(results_dir: str | Path) -> str | None:
             + "per stage: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in t["stage_seconds"].items()) + "."
             + (f" The stage pages were then executed again at commit `{second['commit'][:7]}` on the same "
                f"run folders ({second['total_seconds_including_setup_and_book'] / 60:.0f} min; "
-               f"{second['what']})." if second else ""))
+               f"{second['what']})." if second else "")
+            + "".join(f" {name[0].upper() + name[1:]}: {v['count']}, {v['seconds_median']:.0f} s each (median; "
+                      f"{v['seconds_min']:.0f}–{v['seconds_max']:.0f} s)."
+                      for name, v in (t.get("step_seconds") or {}).items())
+            + (f" Note: {t['note']}." if t.get("note") else ""))
 
 
 # ------------------------------------------------------------------------------ verdict
@@ -412,3 +417,91 @@ def final_numbers(summary: pd.DataFrame, measures=FINAL_MEASURES) -> pd.DataFram
         if measure(*key) is None:
             raise KeyError(f"{key} is not a measure the registry declares")
     return plots.summary_table(summary, present_measures(summary, measures), digits=4).T
+
+
+# ------------------------------------------------------------------------------ page one
+def _count(n: float) -> str:
+    """A token or parameter count for prose: 3,276,800 -> "3.28M", 229,376 -> "229k"."""
+    if n >= 1e9:
+        return f"{n / 1e9:.3g}B"
+    if n >= 1e6:
+        return f"{n / 1e6:.3g}M"
+    if n >= 1e3:
+        return f"{n / 1e3:.3g}k"
+    return f"{n:g}"
+
+
+def parameter_count(model_config: dict) -> int:
+    """The parameter count of the GPT a profile's ``model`` section describes (built on the meta
+    device: no memory is allocated, so the paper's size costs nothing)."""
+    import torch
+
+    from .config import ModelSize
+    from .model import ConnectomeGPTForCausalLM, count_parameters
+
+    with torch.device("meta"):
+        return count_parameters(ConnectomeGPTForCausalLM(ModelSize(**model_config).to_hf_config()))
+
+
+def run_description(prov: dict) -> str:
+    """What a run trained, in one paragraph generated from its recorded profile: model size,
+    lineages and generations with their tokens, inner-loop tokens and models per type."""
+    cfg = prov["config"]
+    m, ev, dv = cfg["model"], cfg["evolve"], cfg["develop"]
+    per_iter = lambda t: t["iters"] * t["batch_size"] * t["grad_accum"] * m["block_size"]  # noqa: E731
+    lineages = prov.get("lineages") or {"c0": ev["train"]["seed"]}
+    seeds = ("seeds " if len(lineages) > 1 else "seed ") + ", ".join(str(s) for s in lineages.values())
+    k, n = len(lineages), len(dv["seeds"])
+    per_lineage = "one per lineage" if n == k else f"on {k} lineage{'s' if k > 1 else ''}"
+    inner = dv["train"]
+    unique = cfg["data"].get("inner_max_tokens")
+    passes = (f" ({per_iter(inner) / unique:.3g} passes over an inner corpus of {_count(unique)} tokens)"
+              if unique else "")
+    dense = dv.get("dense_seeds") or dv["seeds"]
+    inherit = [LABELS_BY_INIT[i] for i in dv["inits"] if i != "dense"]
+    return (f"A GPT of {m['n_layer']} layers × {m['n_embd']} ({_count(parameter_count(m))} parameters, context "
+            f"{m['block_size']}, vocabulary {m['vocab_size']:,}). Outer loop: {len(lineages)} independent "
+            f"lineage{'s' if k > 1 else ''} ({seeds}) × {ev['generations']} generations of "
+            f"{_count(per_iter(ev['train']))} fresh tokens. Inner loop: {_count(per_iter(inner))} tokens per model"
+            f"{passes}; {', '.join(inherit)}: {n} model{'s' if n > 1 else ''} each ({per_lineage}), "
+            f"NoConnectome: {len(dense)} seeds.")
+
+
+def at_a_glance(data: FindingsData) -> str:
+    """The box on the book's first page: what was run, what holds, what cannot be tested at this
+    scale and what the unit of replication is -- every word generated from the results."""
+    head = ":::{admonition} At a glance: what this run found\n:class: important\n"
+    body = [f"**What was run** (profile `{data.profile}`, {data.provenance['hardware']}). "
+            + run_description(data.provenance)]
+    if len(data.claims) and "unit_a" in data.claims:
+        body.append("**Unit of replication**: the lineage (one independent connectome) for the model types that "
+                    "inherit a connectome, the inner seed for NoConnectome; items (windows, words, questions) "
+                    "never count as replicates. Each claim is an exact permutation test on unit means.")
+        body.append(bottom_line(data.claims))
+    else:
+        body.append("This run predates the tests across units of replication, so no claim of the paper is "
+                    "confirmed or refuted by it.")
+    body.append("Effects, intervals, the placebo and the per-book gaps: {doc}`results`.")
+    return head + "\n\n".join(body) + "\n:::"
+
+
+def learning_gate_markdown(data: FindingsData) -> str:
+    """Whether the run's models learned language: NoConnectome's final validation loss against the
+    unigram entropy of the validation corpus, and the gate (the record the export keeps in the
+    provenance; runs exported before it existed say so)."""
+    g = data.provenance.get("learning_gate")
+    if not g or g.get("met") is None:
+        return ("The learning gate is not recorded with these results (they were exported before the gate was, or "
+                "the run has no NoConnectome model); the development stage's page states it for its run.")
+    verdict = "**meets the gate**" if g["met"] else "**misses the gate**: its models carry no claim"
+    return (f"NoConnectome ends at {g['final_loss']:.3f} nats/token ({g['final_loss_definition']}) against a unigram "
+            f"entropy of {g['unigram_entropy']:.3f}: {abs(g['gap']):.2f} {'below' if g['gap'] >= 0 else 'above'} it, "
+            f"so the run {verdict} "
+            f"({g['gate']} nats below).")
+
+
+def learning_gate_of(results_dir: str | Path) -> str:
+    """:func:`learning_gate_markdown` of the results in ``results_dir``, or a line saying there are none."""
+    if not (Path(results_dir) / "provenance.json").exists():
+        return f"No exported results at `{results_dir}`, so no learning gate to report."
+    return learning_gate_markdown(load(results_dir))

@@ -10,14 +10,41 @@ What shapes what (the builders below):
 
 * **generation g** of the outer loop (:func:`generation_settings`): ``model``, ``data``
   (without the purely locational ``data_dir`` and ``cache_dir``), ``evolve`` with its ``train``
-  section (without ``generations``: generation g does not depend on how many follow it), and
-  the fingerprint of generation g-1, so a change anywhere upstream reaches every later one.
+  section (as :func:`train_settings` gives it; without ``generations``: generation g does not
+  depend on how many follow it), and the fingerprint of generation g-1, so a change anywhere
+  upstream reaches every later one.
 * **an inner-loop model** (:func:`inner_settings`): ``model``, ``data`` (as above),
-  ``develop.train``, ``develop.init_value``, its ``init`` and ``seed`` and, for the connectome
-  and random inits, the SHA-256 of the connectome file it was initialised from -- replacing the
-  connectome under finished models is therefore noticed.
+  ``develop.train`` (as :func:`train_settings` gives it), ``develop.init_value``, its ``init``
+  and ``seed`` and, for the connectome and random inits, the SHA-256 of the connectome file it
+  was initialised from -- replacing the connectome under finished models is therefore noticed.
 * **an evaluation task row** (:func:`eval_task_settings`): the evaluation options that shape
   that task (:attr:`connectome_lib.registry.Task.options`) and the fingerprint of the model folder it scores.
+
+**Training settings** (:func:`train_settings`) are fingerprinted as what shapes the trained
+weights, the learning curve (``curve.csv``, whose validation losses the analyses and figures
+read) and the checkpoints (which evaluations read: the reading-times task scores every
+checkpoint of an inner model). Left out, because they change none of these
+(:mod:`connectome_lib.training`):
+
+* ``log_every``: when the progress bar and the curve's ``train_loss`` (a diagnostic: the mean
+  training loss since the previous log or validation point) are updated;
+* ``save_state_every``: when the resumable state is saved (it holds the losses not yet logged,
+  so a resumed run writes the same curve);
+* ``compile``: how fast the model runs (torch.compile's kernels agree with eager ones to rounding);
+* the split of a batch into ``batch_size`` x ``grad_accum``: with ``sampling`` ``sequential`` or
+  ``shuffled``, iteration i reads windows ``i*B .. (i+1)*B - 1`` of the sampler's order for
+  ``B = batch_size * grad_accum`` (x processes) whatever the split
+  (:class:`connectome_lib.data.BatchSampler`), and the gradient is their mean, so only ``B``
+  (``batch_sequences``) is recorded (the results agree to rounding). With ``sampling: random`` the windows are drawn
+  per micro-batch, so both numbers are kept.
+
+Kept although they do not touch the weights: ``val_every`` (which iterations the curve has),
+``val_batches`` (the validation set every loss of the curve is measured on: ``val_batches``
+batches of ``batch_size * grad_accum`` windows, so it too is independent of the split), and
+``checkpoint_every`` and ``checkpoint_iters`` (the checkpoints evaluations read). The number of
+processes is not part of the fingerprint (a plan made on one machine must agree with a run on
+several); it is recorded in the resumable state, and a resume with another number is refused
+(:class:`connectome_lib.training.ResumeMismatchError`).
 
 The stages and the evaluation runner use these; this module only computes and compares.
 """
@@ -156,6 +183,20 @@ def is_current(recorded: Mapping[str, Any] | None, fp: str) -> bool:
 
 
 # ------------------------------------------------------------------------------ builders
+#: training settings that shape no result (see the module docstring): never fingerprinted
+UNSHAPING_TRAIN_FIELDS = ("log_every", "save_state_every", "compile")
+
+
+def train_settings(train: Any) -> dict[str, Any]:
+    """The training settings that shape results (see the module docstring): all but
+    :data:`UNSHAPING_TRAIN_FIELDS`, with (unless ``sampling`` is ``random``) the batch as
+    ``batch_sequences = batch_size * grad_accum`` instead of its split."""
+    t = {k: v for k, v in _plain(train).items() if k not in UNSHAPING_TRAIN_FIELDS}
+    if t.get("sampling") != "random":
+        t["batch_sequences"] = int(t.pop("batch_size")) * int(t.pop("grad_accum"))
+    return t
+
+
 def data_settings(data: Any) -> dict[str, Any]:
     """The data settings that shape results: everything but :data:`LOCATIONAL_DATA_FIELDS`."""
     d = _plain(data)
@@ -170,6 +211,7 @@ def generation_settings(profile: Any, generation: int, previous: str | None, lin
     evolve = _plain(profile.evolve)
     for name in ("generations", "seeds"):
         evolve.pop(name, None)
+    evolve["train"] = train_settings(profile.evolve.train)
     evolve["train"]["seed"] = profile.evolve.lineage_seeds[lineage]
     return {"step": "evolve", "generation": int(generation), "model": _plain(profile.model),
             "data": data_settings(profile.data), "evolve": evolve, "previous": previous}
@@ -181,7 +223,7 @@ def inner_settings(profile: Any, init: str, seed: int, connectome_sha256: str | 
     SHA-256 of the connectome file of lineage ``lineage`` it starts from (both ``None`` for the
     dense init)."""
     return {"step": "develop", "model": _plain(profile.model), "data": data_settings(profile.data),
-            "develop": {"train": _plain(profile.develop.train), "init_value": profile.develop.init_value},
+            "develop": {"train": train_settings(profile.develop.train), "init_value": profile.develop.init_value},
             "init": init, "seed": int(seed), "lineage": lineage, "connectome_sha256": connectome_sha256}
 
 

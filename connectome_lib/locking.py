@@ -13,8 +13,9 @@ naming the folder and the PID and command that hold it, recorded beside the lock
   writes a results file.
 
 A process that already holds a lock may take it again (the nested call neither waits on itself
-nor releases the outer lock). Under ``accelerate launch`` only the main process locks
-(``enabled=False`` elsewhere).
+nor releases the outer lock). With several processes (``torchrun``, ``accelerate launch``) only
+the main process, rank 0, takes a step's lock and tells the others whether it got it
+(:meth:`connectome_lib.step.Step.lock`); ``enabled=False`` skips the lock.
 """
 
 from __future__ import annotations

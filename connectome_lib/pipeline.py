@@ -9,7 +9,9 @@ this machine's run folders hold every step whose results it shows, done
 for a run made here. The library stages inside the notebooks are resumable too, so re-running
 an interrupted stage only redoes what is missing. Executed notebooks are written under a temporary
 name and renamed on success: a failed stage leaves no output that would be mistaken for a
-finished one (its partial notebook is kept as ``*.failed.ipynb``).
+finished one. Its partial notebook is kept as ``*.failed.ipynb``, the page of an earlier run is
+marked out of date (a warning at its top, no stage fingerprint: :func:`mark_out_of_date`), and the
+error (:class:`StageFailedError`) names the stage, the failing cell and the partial notebook.
 
 Parameters are checked before anything runs: an unknown notebook parameter, a misspelt
 override or an unknown profile is an error.
@@ -87,6 +89,14 @@ def _executed_metadata(path: Path) -> tuple[dict[str, Any] | None, str | None]:
         return None, None
 
 
+def _is_out_of_date(path: Path) -> bool:
+    """Whether an executed notebook was marked out of date by a failed run (:func:`mark_out_of_date`)."""
+    try:
+        return OUT_OF_DATE in (json.loads(path.read_text())["metadata"].get("connectome") or {})
+    except (OSError, ValueError, KeyError, AttributeError):
+        return False
+
+
 def stage_fingerprint(profile, notebook: Path) -> str:
     """What an executed stage notebook depends on: the resolved profile (its settings, not where
     files are) and the notebook's source. The same profile *name* with other settings, or an
@@ -134,6 +144,8 @@ def stage_is_current(stage: Stage, profile: str, overrides: dict[str, Any], out:
     if not out.exists():
         return False, "not executed yet"
     recorded_parameters, recorded_fp = _executed_metadata(out)
+    if _is_out_of_date(out):
+        return False, "the last run of this stage failed (the page is from an earlier run)"
     if recorded_parameters != {"profile": profile, "overrides": overrides}:
         return False, "executed with other parameters"
     if not is_current({"fingerprint": recorded_fp}, stage_fingerprint(loaded, src)):
@@ -171,21 +183,82 @@ def run_stage(
     stage_fp = stage_fingerprint(load_profile(profile, parameters["overrides"]), src)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.stem + ".running.ipynb")
+    failed = failed_path(out)
     try:
         papermill.execute_notebook(
             str(src), str(tmp), parameters=parameters, kernel_name="python3", cwd=str(root),
             log_output=log_output, progress_bar=progress,
         )
-    except BaseException:
-        if tmp.exists():
-            os.replace(tmp, out.with_name(out.stem + ".failed.ipynb"))
+    except BaseException as e:
+        kept = tmp.exists()
+        if kept:
+            os.replace(tmp, failed)
+        marked = out.exists() and mark_out_of_date(out, stage, failed if kept else None)
+        if isinstance(e, Exception):
+            raise stage_failure(stage, e, failed if kept else None, out if marked else None) from e
         raise
     tag_for_book(tmp, stage_fp)
     os.replace(tmp, out)
-    failed = out.with_name(out.stem + ".failed.ipynb")
     if failed.exists():
         failed.unlink()
     return out, True
+
+
+class StageFailedError(RuntimeError):
+    """A stage notebook failed: the message names the stage, the failing cell and error, where
+    the partial executed notebook is, and what became of the page of an earlier run."""
+
+
+def failed_path(out: Path) -> Path:
+    """Where the partial executed notebook of a failed stage is kept: ``<stem>.failed.ipynb``."""
+    return out.with_name(out.stem + ".failed.ipynb")
+
+
+def stage_failure(stage: Stage, error: Exception, failed: Path | None, marked: Path | None) -> StageFailedError:
+    """The one-line error of a failed stage (papermill's names the cell only); ``failed``: its
+    partial notebook, ``marked``: the earlier page marked out of date (if any)."""
+    if hasattr(error, "ename") and hasattr(error, "evalue"):  # papermill.PapermillExecutionError
+        what = f"cell [{getattr(error, 'exec_count', '?')}] raised {error.ename}: {' '.join(str(error.evalue).split())}"
+    else:
+        what = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    partial = f"its partial output is {failed}" if failed is not None else "it left no partial output"
+    previous = f"; the earlier page {marked} is marked out of date" if marked is not None else ""
+    return StageFailedError(f"stage {stage.key} ({stage.notebook}) failed: {what}; {partial}{previous}; fix the "
+                            f"cause and run `connectome pipeline --stages {stage.key}` again")
+
+
+#: the metadata key of a page a later run of its stage failed to replace
+OUT_OF_DATE = "out_of_date"
+
+
+def mark_out_of_date(out: Path, stage: Stage, failed: Path | None) -> bool:
+    """Mark the page of an earlier run of a stage whose new run failed, so that it never passes
+    for current: a warning cell at its top, and no stage fingerprint (so the stage runs again).
+    Written to a temporary file and renamed; a page that is no notebook is left as it is (it
+    passes for nothing anyway). Return whether the page was marked."""
+    import nbformat
+
+    try:
+        nb = nbformat.read(str(out), as_version=4)
+    except Exception:  # noqa: BLE001 - not a notebook: nothing to mark, the stage runs again anyway
+        return False
+    nb.metadata.setdefault("connectome", {}).pop("stage_fingerprint", None)
+    nb.metadata["connectome"][OUT_OF_DATE] = {"failed": str(failed) if failed else None,
+                                              "date": time.strftime("%Y-%m-%d %H:%M:%S")}
+    where = f" Its partial output is in `{failed.name}`." if failed is not None else ""
+    warning = nbformat.v4.new_markdown_cell(
+        f"```{{warning}}\nOut of date: the last run of the stage **{stage.key}** failed, so this page is from an "
+        f"earlier run and does not show the current settings or code.{where}\n```",
+        metadata={"tags": [OUT_OF_DATE]})
+    nb.cells = [warning] + [c for c in nb.cells if OUT_OF_DATE not in c.get("metadata", {}).get("tags", [])]
+    tmp = out.with_name(out.stem + ".marking.ipynb")
+    try:
+        nbformat.write(nb, str(tmp))
+        os.replace(tmp, out)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return True
 
 
 def run_pipeline(

@@ -90,9 +90,12 @@ def training_curves(run_root: str | Path) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------------ evaluation rows
 def eval_results(run_root: str | Path) -> pd.DataFrame:
-    """Every evaluation row of a run (``evals/results.csv``; empty with :data:`EVAL_COLUMNS`)."""
+    """Every evaluation row of a run (``evals/results.csv``; empty with :data:`EVAL_COLUMNS`); a
+    damaged file or row is an error naming the file and line."""
+    from .evals.results import read_results_csv
+
     path = layout.evals_dir(run_root) / "results.csv"
-    return pd.read_csv(path) if path.exists() else pd.DataFrame(columns=EVAL_COLUMNS)
+    return read_results_csv(path) if path.exists() else pd.DataFrame(columns=EVAL_COLUMNS)
 
 
 def final_rows(results: pd.DataFrame) -> pd.DataFrame:

@@ -8,6 +8,9 @@ every value against its annotation (harmless conversions such as int -> float ar
 each class's own rules -- its ``check(where)`` method, children before parents. A misspelt key
 is an error that names the closest valid key.
 
+A string field whose name ends in ``_include``, ``_exclude``, ``_pattern`` or ``_regex`` holds
+a regular expression; :func:`validate` refuses an invalid one by its dotted key.
+
 A settings class may say which error it raises (class attribute ``config_error``, default
 :class:`ConfigError`), how its keys are called in messages (``config_key_name``, default
 "configuration key") and give an example override (``config_example``). The root class of a
@@ -20,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from typing import Any, Iterable, Mapping, Union
@@ -173,7 +177,28 @@ def build(cls: type, data: Mapping[str, Any], where: str = "", root: type | None
         if isinstance(value, Mapping) and is_settings(hints[name]) and f.default_factory is not dataclasses.MISSING:
             value = merge(dataclasses.asdict(f.default_factory()), value)
         kwargs[name] = coerce(value, hints[name], key(where, name), root)
-    return cls(**kwargs)
+    try:
+        return cls(**kwargs)
+    except ConfigError as e:  # a class that validates itself on construction names its keys from the top
+        if not where:
+            raise
+        raise type(e)(f"{where}: {e}") from e
+
+
+#: a string field whose name ends in one of these holds a regular expression (e.g. ``evolve.prune_include``)
+PATTERN_SUFFIXES = ("_include", "_exclude", "_pattern", "_regex")
+
+
+def check_pattern(value: Any, name: str, error: type[Exception] = ConfigError) -> None:
+    """Raise ``error`` naming the key ``name`` unless ``value`` (a string, or ``None``) is a valid
+    regular expression: an invalid one would otherwise fail only where it is used, deep in a run."""
+    if not isinstance(value, str):
+        return
+    try:
+        re.compile(value)
+    except re.error as e:
+        raise error(f"{name}: {value!r} is not a valid regular expression ({e}); fix it (Python re syntax; "
+                    "escape . ( [ with a backslash to match them literally)") from None
 
 
 def validate(obj: Any, where: str = "") -> Any:
@@ -187,6 +212,8 @@ def validate(obj: Any, where: str = "") -> Any:
             validate(value, key(where, f.name))
         else:
             setattr(obj, f.name, coerce(value, hints[f.name], key(where, f.name), cls))
+            if f.name.endswith(PATTERN_SUFFIXES):
+                check_pattern(getattr(obj, f.name), key(where, f.name), error_class(cls))
     check = getattr(obj, "check", None)
     if check is not None:
         check(where)

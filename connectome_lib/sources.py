@@ -3,22 +3,32 @@
 A corpus *source* is one of: a data-set key of :mod:`connectome_lib.paths` (``corpus_outer``,
 ``corpus_inner``, ``corpus_val``); a path to a JSON-lines file (``.jsonl``, ``.jsonl.xz``,
 ``.jsonl.gz``) with a text field; or ``hub:NAME[@CONFIG][#SPLIT]`` for a Hugging Face hub data set
-(e.g. ``hub:HuggingFaceFW/fineweb@sample-10BT#train``). :func:`resolve_source` turns a spec into
+(e.g. ``hub:HuggingFaceFW/fineweb@sample-100BT#train``). :func:`resolve_source` turns a spec into
 a :class:`LocalSource` or :class:`HubSource` (never downloading anything) and
 :func:`iter_documents` yields its texts. Both the tokenised corpora (:mod:`connectome_lib.data`)
 and the trained tokenizers (:mod:`connectome_lib.tokenizer`) read corpora through here.
+
+A hub split is streamed. ``SPLIT[START:STOP]`` with document numbers (``train[:500000]``,
+``train[600000:]``) is streamed too: the first ``START`` documents are skipped and reading stops
+before document ``STOP``, so disjoint ranges of one split give disjoint corpora (the paper
+profile's inner, validation and outer corpora) without downloading the split. Any other slice
+(``train[2%:]``, datasets' own syntax) needs the whole split on disk: ``datasets`` downloads and
+materialises it first, with a warning.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
 from .paths import DATASETS, DataMissingError, data_path, resolve_data_dir
 
 _HUB_RE = re.compile(r"^hub:(?P<name>[^@#]+)(?:@(?P<config>[^#]+))?(?:#(?P<split>.+))?$")
+#: a split with a range of document numbers, which is streamed: ``train[100:]``, ``train[:5]``
+_RANGE_RE = re.compile(r"^(?P<split>[^\[\]]+)\[\s*(?P<start>\d*)\s*:\s*(?P<stop>\d*)\s*\]$")
 
 
 @dataclass(frozen=True)
@@ -38,17 +48,43 @@ class LocalSource:
 
 @dataclass(frozen=True)
 class HubSource:
-    """A data set on the Hugging Face hub (streamed; needs a network)."""
+    """A data set on the Hugging Face hub (needs a network): documents ``start`` to ``stop``
+    (exclusive; ``None``: to the end) of ``split``, streamed. A ``split`` that still holds a
+    slice (``train[2%:]``) is handed to ``datasets`` as it is, which downloads the whole split."""
 
     name: str
     config: str | None = None
     split: str = "train"
+    start: int = 0
+    stop: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.start < 0 or (self.stop is not None and self.stop <= self.start):
+            raise ValueError(f"{self.describe()}: the document range must have 0 <= START < STOP")
+
+    @property
+    def streamed(self) -> bool:
+        """Whether reading streams the documents (no slice for ``datasets`` to materialise)."""
+        return "[" not in self.split
 
     def describe(self) -> str:
-        return f"hub:{self.name}" + (f"@{self.config}" if self.config else "") + f"#{self.split}"
+        ranged = self.start or self.stop is not None
+        rng = f"[{self.start or ''}:{'' if self.stop is None else self.stop}]" if ranged else ""
+        return f"hub:{self.name}" + (f"@{self.config}" if self.config else "") + f"#{self.split}{rng}"
 
     def fingerprint(self) -> str:
         return self.describe()
+
+
+def parse_hub_split(split: str | None) -> tuple[str, int, int | None]:
+    """``"train[600000:]"`` -> ``("train", 600000, None)``: a split and the range of document
+    numbers to stream; a split without one, or with another slice (``train[2%:]``), is returned
+    whole with the range ``(0, None)``."""
+    split = split or "train"
+    m = _RANGE_RE.match(split)
+    if not m:
+        return split, 0, None
+    return m["split"], int(m["start"] or 0), int(m["stop"]) if m["stop"] else None
 
 
 def resolve_source(spec: str, data_dir: str | os.PathLike | None = None) -> LocalSource | HubSource:
@@ -58,7 +94,8 @@ def resolve_source(spec: str, data_dir: str | os.PathLike | None = None) -> Loca
     """
     m = _HUB_RE.match(spec)
     if m:
-        return HubSource(m["name"], m["config"], m["split"] or "train")
+        split, start, stop = parse_hub_split(m["split"])
+        return HubSource(m["name"], m["config"], split, start, stop)
     if spec in DATASETS:
         return LocalSource(data_path(spec, data_dir), label=f"<data_dir>/{DATASETS[spec].relpath}")
     path = Path(spec).expanduser()
@@ -93,9 +130,7 @@ def iter_documents(source: LocalSource | HubSource, text_field: str = "text", wi
         finally:
             json_log.setLevel(level)
     else:
-        slice_free = re.sub(r"\[.*\]$", "", source.split)
-        streaming = slice_free == source.split  # slicing needs a materialised split
-        ds = datasets.load_dataset(source.name, source.config, split=source.split, streaming=streaming)
+        ds = hub_dataset(source, datasets.load_dataset)
     if text_field not in (ds.column_names or [text_field]):
         raise ValueError(f"corpus {getattr(source, 'path', source.describe())} has no field {text_field!r} "
                          f"(fields: {ds.column_names})")
@@ -105,6 +140,24 @@ def iter_documents(source: LocalSource | HubSource, text_field: str = "text", wi
             yield row[text_field], None if doc_id is None else str(doc_id), str(row.get("title", "") or "")
         else:
             yield row[text_field]
+
+
+def hub_dataset(source: HubSource, load_dataset):
+    """The documents of ``source`` as a ``datasets`` data set: streamed, with the range of
+    document numbers applied by ``skip``/``take``; a split with another slice is materialised
+    (with a warning: that downloads the whole split). ``load_dataset`` is
+    ``datasets.load_dataset`` (an argument so the range logic is tested without a network)."""
+    if not source.streamed:
+        warnings.warn(f"{source.describe()}: a slice other than document numbers makes datasets download the "
+                      "whole split before reading it; give a range of documents (e.g. train[600000:]) to stream it",
+                      RuntimeWarning, stacklevel=3)
+        return load_dataset(source.name, source.config, split=source.split, streaming=False)
+    ds = load_dataset(source.name, source.config, split=source.split, streaming=True)
+    if source.start:
+        ds = ds.skip(source.start)
+    if source.stop is not None:
+        ds = ds.take(source.stop - source.start)
+    return ds
 
 
 def _unreadable_corpus(path: Path, error: Exception) -> Exception:

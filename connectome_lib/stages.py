@@ -69,6 +69,37 @@ def generation_steps(profile: Profile, lineage: int = 0) -> list[Step]:
     return steps
 
 
+def outer_reread_message(n_tokens: int, block_size: int, train_cfg: TrainConfig, generations: int,
+                         world_size: int = 1) -> str | None:
+    """Why the outer loop would re-read data, or ``None`` if the outer corpus of ``n_tokens``
+    holds every window its ``generations`` read (each reads ``iters x batch_size x grad_accum x
+    world_size`` windows of ``block_size + 1`` tokens, on from where the previous one stopped).
+    Said only for the ``sequential`` and ``shuffled`` orders (``random`` windows overlap anyway)."""
+    if train_cfg.sampling == "random":
+        return None
+    per_generation = train_cfg.iters * train_cfg.batch_size * train_cfg.grad_accum * world_size
+    available = max(0, (int(n_tokens) - 1) // block_size)
+    needed = generations * per_generation
+    if needed <= available:
+        return None
+    return (f"the outer corpus ({n_tokens:,} tokens) holds {available:,} training windows but {generations} "
+            f"generations read {needed:,} ({needed * block_size + 1:,} tokens): from generation "
+            f"{available / per_generation:.1f} on the outer loop re-reads data; use a larger data.outer "
+            "(or data.outer_max_tokens), or fewer evolve.train.iters")
+
+
+def _warn_if_outer_rereads(profile: Profile, n_tokens: int) -> None:
+    """Warn (once per message) when the outer corpus is too short for fresh data in every generation."""
+    import warnings
+
+    from .processes import process_state
+
+    message = outer_reread_message(n_tokens, profile.model.block_size, profile.evolve.train,
+                                   profile.evolve.generations, process_state().num_processes)
+    if message:
+        warnings.warn(f"evolve (profile {profile.name}): {message}", RuntimeWarning, stacklevel=3)
+
+
 def evolve(profile: Profile, progress: bool = True, on_iteration=None, fresh: bool = False) -> list[Connectome]:
     """Run the outer loop once per lineage: ``generations`` rounds of train -> prune -> reset;
     return every lineage's final connectome (also saved as ``<run_root>/evolve/c<k>/connectome.cmask``).
@@ -122,8 +153,10 @@ def run_generation(profile: Profile, g: int, lineage: int = 0, progress: bool = 
                 previous.init_model(model, cfg.reset_value)
         elif cfg.reset == "rewind":
             snapshots[cfg.rewind_iter] = _keep_rewind_state(rewind_path)
+        outer = load_corpus_tokens("outer", profile.data, progress=progress)
+        _warn_if_outer_rereads(profile, len(outer))
         return TrainingSpec(
-            model, with_seed(cfg.train, seed), load_corpus_tokens("outer", profile.data, progress=progress),
+            model, with_seed(cfg.train, seed), outer,
             load_corpus_tokens("val", profile.data, progress=progress), profile_tokenizer(profile.data, progress=False),
             desc=f"evolve c{lineage} gen {g}/{cfg.generations - 1}", masks=None if g == 0 else previous.masks,
             record={"generation": g, "lineage": lineage, "lineage_seed": seed},

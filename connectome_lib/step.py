@@ -39,8 +39,9 @@ import torch
 
 from . import layout
 from .fingerprint import StaleResultError, fingerprint, is_current, stale_message
-from .locking import step_lock
+from .locking import RunLockedError, step_lock
 from .model_card import step_card
+from .processes import process_state
 from .training import Trainer, save_model
 
 #: what :meth:`Step.status` says of a step
@@ -48,16 +49,13 @@ STATUSES = ("done", "partial", "stale", "absent")
 
 
 def is_main_process() -> bool:
-    """Whether this is the main process (always, without ``accelerate launch``)."""
-    from accelerate import PartialState
-
-    return PartialState().is_main_process
+    """Whether this is the main process: rank 0 under ``torchrun`` or ``accelerate launch``
+    (always, with one process; see :func:`connectome_lib.processes.process_state`)."""
+    return process_state().is_main_process
 
 
 def wait_for_everyone() -> None:
-    from accelerate import PartialState
-
-    PartialState().wait_for_everyone()
+    process_state().wait_for_everyone()
 
 
 def _read_record(path: Path) -> dict | None:
@@ -108,8 +106,27 @@ class Step:
 
     @contextlib.contextmanager
     def lock(self) -> Iterator[None]:
-        """Hold this step's lock (main process only; see :func:`connectome_lib.locking.step_lock`)."""
-        with step_lock(self.run_root, self.id, enabled=is_main_process()):
+        """Hold this step's lock (see :func:`connectome_lib.locking.step_lock`). With several
+        processes only the main one takes it, and every process learns whether it got it: if
+        another worker holds it, all of them raise :class:`RunLockedError` (none trains alone,
+        none waits forever on the others)."""
+        state = process_state()
+        if state.num_processes == 1:
+            with step_lock(self.run_root, self.id):
+                yield
+            return
+        from accelerate.utils import broadcast_object_list
+
+        with contextlib.ExitStack() as held:
+            refused = [None]
+            if state.is_main_process:
+                try:
+                    held.enter_context(step_lock(self.run_root, self.id))
+                except RunLockedError as e:
+                    refused = [str(e)]
+            broadcast_object_list(refused, from_process=0)
+            if refused[0] is not None:
+                raise RunLockedError(refused[0])
             yield
 
     def reuse_or_clear(self, fresh: bool) -> bool:
@@ -164,6 +181,19 @@ class TrainingSpec:
     run_record: dict[str, Any] = field(default_factory=dict)  # in run.json only
     data_offset: int = 0
     snapshot_iters: dict[int, Callable] = field(default_factory=dict)
+    #: False: save no intermediate checkpoints (``checkpoints/iter_*``), only the final model --
+    #: for models whose evaluations read the final model alone (the ablation models): the
+    #: training itself, and so the model, is the same either way
+    keep_checkpoints: bool = True
+
+    def trainer_config(self) -> Any:
+        """The training settings the trainer runs with: ``train_cfg``, without checkpoints
+        unless ``keep_checkpoints``."""
+        if self.keep_checkpoints:
+            return self.train_cfg
+        import dataclasses
+
+        return dataclasses.replace(self.train_cfg, checkpoint_every=0, checkpoint_iters=[])
 
 
 #: called on the main process after the model is saved, before the state is removed and
@@ -183,12 +213,11 @@ def run_training_step(step: Step, build: Callable[[], TrainingSpec], *, fresh: b
         spec = build()
         step.start({**spec.record, **spec.run_record})
         t0 = time.time()
-        trainer = Trainer(spec.model, spec.train_cfg, spec.train_tokens, spec.val_tokens, step.folder,
+        trainer = Trainer(spec.model, spec.trainer_config(), spec.train_tokens, spec.val_tokens, step.folder,
                           masks=spec.masks, desc=spec.desc, on_iteration=on_iteration,
                           snapshot_iters=spec.snapshot_iters, progress=progress, data_offset=spec.data_offset,
                           tokenizer=spec.tokenizer)
-        trained = trainer.fit()
-        trained = getattr(trained, "_orig_mod", trained)  # torch.compile's wrapper: the model's own names
+        trained = trainer.fit()  # the bare model (no torch.compile wrapper): its own tensor names
         if trainer.accelerator.is_main_process:
             save_model(trained, step.folder / "model", tokenizer=spec.tokenizer)
             step_card(step.folder / "model", step.kind, {**spec.record, **spec.run_record}, spec.train_cfg,

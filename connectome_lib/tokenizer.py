@@ -24,8 +24,9 @@ from pathlib import Path
 
 from transformers import GPT2TokenizerFast, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
+from .jsonl import undecodable
 from .paths import data_path
-from .sources import iter_documents, resolve_source
+from .sources import LocalSource, iter_documents, resolve_source
 
 EOT_TOKEN_ID = 50256  # GPT-2's <|endoftext|>
 EOT = "<|endoftext|>"
@@ -35,6 +36,10 @@ TRAINED_BPE = "bpe"
 
 class TokenizerError(ValueError):
     """A tokenizer specification cannot be resolved (e.g. a trained BPE without its corpus)."""
+
+
+class TokenizerNotFoundError(TokenizerError, FileNotFoundError):
+    """A tokenizer given as a path names no folder (an ``OSError`` too, as a missing file is)."""
 
 
 def _finish(tok: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
@@ -47,7 +52,7 @@ def _finish(tok: PreTrainedTokenizerBase) -> PreTrainedTokenizerBase:
 
 
 def load_tokenizer(
-    source: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None
+    source: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None, key: str = "tokenizer"
 ) -> PreTrainedTokenizerBase:
     """Load a tokenizer.
 
@@ -55,7 +60,9 @@ def load_tokenizer(
     a local folder (a ``tokenizer.json`` folder — e.g. a trained BPE or a saved model — or a
     folder holding GPT-2's ``vocab.json`` and ``merges.txt``), or a hub name such as ``"gpt2"``.
     ``"bpe"`` (a BPE trained on the outer corpus) needs the data configuration: use
-    :func:`profile_tokenizer`. The tokenizer's ``pad_token`` is ``<|endoftext|>``.
+    :func:`profile_tokenizer`. The tokenizer's ``pad_token`` is ``<|endoftext|>``. A folder
+    without tokenizer files, or a path that does not exist, is a :class:`TokenizerError` that
+    names the setting ``key`` (e.g. ``data.tokenizer``).
     """
     if source == TRAINED_BPE:
         raise TokenizerError(
@@ -68,8 +75,27 @@ def load_tokenizer(
     if folder.is_dir():
         if (folder / "tokenizer.json").exists():
             return _finish(PreTrainedTokenizerFast.from_pretrained(str(folder)))
+        _require_gpt2_files(folder, key)
         return _finish(GPT2TokenizerFast.from_pretrained(str(folder)))
+    if _looks_like_path(str(source)):
+        raise TokenizerNotFoundError(f"{key} {str(source)!r}: no such folder; give a tokenizer folder (tokenizer.json, "
+                                     "or vocab.json + merges.txt), a hub name such as gpt2, or null for GPT-2's")
     return _finish(GPT2TokenizerFast.from_pretrained(str(source)))  # hub name (needs a network)
+
+
+def _looks_like_path(source: str) -> bool:
+    """Whether a tokenizer source that is no folder was meant as a path, not a hub name
+    (``owner/name``): absolute, relative to ``.``/``~``, or more than one ``/`` deep."""
+    return source.startswith(("/", ".", "~")) or source.count("/") > 1 or os.sep != "/" and os.sep in source
+
+
+def _require_gpt2_files(folder: Path, key: str) -> None:
+    """Refuse a folder without tokenizer files: ``from_pretrained`` would build an empty
+    tokenizer from it, which turns every text into no tokens at all."""
+    missing = [f for f in ("vocab.json", "merges.txt") if not (folder / f).is_file()]
+    if missing:
+        raise TokenizerError(f"{key} {str(folder)!r} is a folder without a tokenizer: no tokenizer.json, and no "
+                             f"{' or '.join(missing)}; give the folder a tokenizer was saved to")
 
 
 # --------------------------------------------------------------------------------------------
@@ -104,14 +130,19 @@ def _bpe_texts(data_cfg, max_chars: int):
     """The outer corpus's documents, in file order, until ``max_chars`` characters."""
     source = resolve_source(data_cfg.outer, data_cfg.data_dir)
     n = 0
-    for text in iter_documents(source, data_cfg.text_field):
-        if not text:
-            continue
-        take = text[: max_chars - n]
-        yield take
-        n += len(take)
-        if n >= max_chars:
-            return
+    try:
+        for text in iter_documents(source, data_cfg.text_field):
+            if not text:
+                continue
+            take = text[: max_chars - n]
+            yield take
+            n += len(take)
+            if n >= max_chars:
+                return
+    except UnicodeDecodeError as e:  # name the file and line (datasets names neither)
+        if not isinstance(source, LocalSource):
+            raise
+        raise undecodable(source.path, e) from None
 
 
 def bpe_folder(data_cfg) -> Path:
@@ -134,9 +165,9 @@ def tokenizer_source(data_cfg, progress: bool = True) -> str | None:
     folder = bpe_folder(data_cfg)
     if (folder / "tokenizer.json").exists() and (folder / "manifest.json").exists():
         return str(folder)
-    from accelerate import PartialState
+    from .processes import process_state
 
-    with PartialState().main_process_first():  # with several processes, one trains
+    with process_state().main_process_first():  # with several processes, one trains
         if not (folder / "manifest.json").exists():
             _train_and_cache(data_cfg, folder, progress)
     return str(folder)
@@ -165,4 +196,4 @@ def _train_and_cache(data_cfg, folder: Path, progress: bool) -> None:
 
 def profile_tokenizer(data_cfg, progress: bool = True) -> PreTrainedTokenizerBase:
     """The tokenizer a profile's data configuration names (GPT-2's by default)."""
-    return load_tokenizer(tokenizer_source(data_cfg, progress), data_cfg.data_dir)
+    return load_tokenizer(tokenizer_source(data_cfg, progress), data_cfg.data_dir, key="data.tokenizer")

@@ -5,18 +5,29 @@ What the trainer guarantees:
 * **Fixed connectome.** With ``masks``, the gradients of pruned weights are zeroed before every
   optimiser step and the weights are re-masked after it, so pruned weights are exactly zero at
   every step (Muon's orthogonalised update is dense, so the second step matters).
-* **Resumable.** The whole training state (weights, optimiser, iteration, curve) is saved every
-  ``save_state_every`` iterations, atomically; batches are a pure function of the iteration
+* **Resumable.** The whole training state (weights, optimiser, iteration, curve, the training
+  losses not yet logged, and the number of processes) is saved every ``save_state_every``
+  iterations, atomically; batches are a pure function of the iteration
   (:class:`connectome_lib.data.BatchSampler`) and the learning rate is a pure function of the
-  iteration, so a run killed at any point and started again ends with the same weights (CPU).
+  iteration, so a run killed at any point and started again ends with the same weights and the
+  same curve (CPU). The batches also depend on the number of processes, so a state saved by
+  another number of processes is refused (:class:`ResumeMismatchError`), never resumed silently.
+* **Settings that do not shape results do not.** ``log_every`` sets only when the progress bar
+  and the curve's ``train_loss`` (the mean loss of the iterations since the last log or
+  validation point) are updated, ``save_state_every`` only when the state is saved (the
+  pending losses are saved with it) and ``compile`` only how fast the model runs (to rounding):
+  :mod:`connectome_lib.fingerprint` leaves them out. Nor does the split of a batch into
+  ``batch_size`` x ``grad_accum`` (to rounding): iteration i reads the same windows, and the
+  validation set is ``val_batches`` batches of ``batch_size * grad_accum`` windows.
 * **Fresh data.** ``data_offset`` iterations of the token stream are skipped (the outer loop's
   generation g starts where generation g - 1 stopped); :meth:`Trainer.data_coverage` says how
   many distinct tokens the run read.
 * **Fails loudly.** A non-finite loss raises :class:`NonFiniteLossError`; the state saved before
   it (the last good one) is kept.
-* ``accelerate`` places the model (one or several GPUs, ``accelerate launch`` works), bf16
-  autocast on GPU, gradient accumulation and clipping, a tqdm progress bar, validation loss
-  every ``val_every`` iterations and model checkpoints at chosen iterations for learning curves.
+* ``accelerate`` places the model (one or several GPUs under ``accelerate launch``, several CPU
+  processes under ``torchrun``: :func:`connectome_lib.processes.process_state`), bf16 autocast on GPU, gradient
+  accumulation and clipping, a tqdm progress bar, validation loss every ``val_every``
+  iterations and model checkpoints at chosen iterations for learning curves.
 """
 
 from __future__ import annotations
@@ -41,10 +52,15 @@ from tqdm import tqdm
 from .config import TrainConfig
 from .data import BatchSampler, validation_batches
 from .layout import atomic_file, atomic_folder, checkpoint_dir, write_json_atomic
+from .processes import LaunchError, process_state  # noqa: F401 (LaunchError: re-exported)
 
 
 class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite."""
+
+
+class ResumeMismatchError(RuntimeError):
+    """A saved training state was written by a run with another number of processes."""
 
 
 def lr_factor(iteration: int, cfg: TrainConfig) -> float:
@@ -96,6 +112,15 @@ def build_optimizers(model: torch.nn.Module, cfg: TrainConfig, fused: bool = Fal
     return opts
 
 
+def bare_model(accelerator: Accelerator, model: torch.nn.Module) -> torch.nn.Module:
+    """``model`` without torch.compile's and accelerate's (DDP) wrappers, leaving them intact.
+
+    torch.compile's wrapper is removed first: accelerate's ``unwrap_model`` keeps it by default
+    and then points it at the bare model, which for ``compile(DDP(model))`` would silently drop
+    DDP (and so the gradient all-reduce) from the model being trained."""
+    return accelerator.unwrap_model(getattr(model, "_orig_mod", model))
+
+
 def _mixed_precision(cfg: TrainConfig) -> str:
     if cfg.mixed_precision == "auto":
         return "bf16" if torch.cuda.is_available() and torch.cuda.is_bf16_supported() else "no"
@@ -129,8 +154,10 @@ class Trainer:
     ):
         self.cfg = cfg
         self.out_dir = Path(out_dir)
-        self.accelerator = accelerator or Accelerator(mixed_precision=_mixed_precision(cfg),
-                                                      cpu=not torch.cuda.is_available())
+        if accelerator is None:
+            process_state()  # first, so that the processes of any launcher form one group
+            accelerator = Accelerator(mixed_precision=_mixed_precision(cfg), cpu=not torch.cuda.is_available())
+        self.accelerator = accelerator
         self.train_tokens = train_tokens
         self.tokenizer = tokenizer  # saved into every checkpoint folder, so each is complete
         self.seq_len = model.config.block_size
@@ -138,18 +165,22 @@ class Trainer:
             train_tokens, self.seq_len, cfg.batch_size, cfg.seed, cfg.sampling, offset=data_offset,
             grad_accum=cfg.grad_accum, world_size=self.accelerator.num_processes,
         )
-        self.val = validation_batches(val_tokens, self.seq_len, cfg.batch_size, cfg.val_batches)
+        # val_batches batches of batch_size * grad_accum windows (evaluated batch_size at a time):
+        # the validation set does not depend on how a batch is split into micro-batches
+        self.val = validation_batches(val_tokens, self.seq_len, cfg.batch_size, cfg.val_batches * cfg.grad_accum)
         self.desc = desc
         self.on_iteration = on_iteration or []
         self.snapshot_iters = snapshot_iters or {}
         self.progress = progress
         acc = self.accelerator
         raw = model
-        if cfg.compile:
-            model = torch.compile(model)
         optimizers = build_optimizers(raw, cfg, fused=acc.device.type == "cuda")
         prepared = acc.prepare(model, *optimizers)
-        self.model, self.optimizers = prepared[0], list(prepared[1:])
+        # compiled after prepare (as accelerate's own dynamo option does): the saved state holds
+        # the model's own tensor names, never torch.compile's ``_orig_mod.``, so a state saved
+        # with ``compile`` on resumes with it off and the other way round
+        self.model = torch.compile(prepared[0]) if cfg.compile else prepared[0]
+        self.optimizers = list(prepared[1:])
         self.raw_model = raw
         named = dict(raw.named_parameters())
         self.masks = {n: m.to(acc.device) for n, m in (masks or {}).items()}
@@ -157,6 +188,8 @@ class Trainer:
         self._mask_list = [self.masks[n].to(named[n].dtype) for n in self.masks]
         self.curve: list[dict] = []
         self.iteration = 0
+        # the training losses of the iterations since the last log point: (sum, iterations)
+        self._pending_restored: tuple[float, int] = (0.0, 0)
 
     # ------------------------------------------------------------------------------ masks
     @torch.no_grad()
@@ -175,7 +208,13 @@ class Trainer:
     def state_dir(self) -> Path:
         return self.out_dir / "state"
 
-    def _save_state(self) -> None:
+    def _save_state(self, pending: tuple[float, int] = (0.0, 0)) -> None:
+        """Save the whole training state to ``state/`` (atomically, via ``state.tmp``).
+
+        ``pending`` is the (sum, count) of the training losses not yet logged (the sum averaged
+        over processes): with it, the curve of a resumed run equals an uninterrupted run's even
+        when states are saved between log points. ``world_size`` records the number of
+        processes, on which the batches depend (:meth:`_check_world_size`)."""
         acc = self.accelerator
         tmp = self.out_dir / "state.tmp"
         if acc.is_main_process and tmp.exists():
@@ -183,7 +222,9 @@ class Trainer:
         acc.wait_for_everyone()
         acc.save_state(str(tmp), safe_serialization=True)
         if acc.is_main_process:
-            write_json_atomic(tmp / "trainer.json", {"iteration": self.iteration, "curve": self.curve})
+            write_json_atomic(tmp / "trainer.json", {"iteration": self.iteration, "curve": self.curve,
+                                                     "pending": [float(pending[0]), int(pending[1])],
+                                                     "world_size": int(acc.num_processes)})
             old = self.out_dir / "state.old"
             if self.state_dir.exists():
                 os.replace(self.state_dir, old)
@@ -219,7 +260,12 @@ class Trainer:
             try:
                 info = json.loads((d / "trainer.json").read_text())
                 iteration, curve = int(info["iteration"]), list(info["curve"])
+                pending_sum, pending_n = info.get("pending", (0.0, 0))  # states saved before: at a log point
+                pending = (float(pending_sum), int(pending_n))
+                self._check_world_size(d, info)
                 acc.load_state(str(d))
+            except ResumeMismatchError:
+                raise
             except Exception as e:  # noqa: BLE001 - any unreadable state is discarded, never trusted
                 self.raw_model.load_state_dict(fresh["model"])
                 for opt, state in zip(self.optimizers, fresh["optimizers"]):
@@ -241,22 +287,44 @@ class Trainer:
                 if acc.is_main_process:
                     shutil.rmtree(d, ignore_errors=True)
                 continue
-            self.iteration, self.curve = iteration, curve
+            self.iteration, self.curve, self._pending_restored = iteration, curve, pending
             return True
         return False
+
+    def _check_world_size(self, state: Path, info: dict) -> None:
+        """Refuse to resume a state saved by another number of processes: batch ``i`` of rank
+        ``r`` depends on it (:class:`~connectome_lib.data.BatchSampler`), so the resumed run
+        would read other data than the run that saved it. (A state that records no number was
+        saved before it was recorded: it is resumed.)"""
+        saved, now = info.get("world_size"), self.accelerator.num_processes
+        if saved is not None and int(saved) != now:
+            raise ResumeMismatchError(
+                f"{self.desc}: the training state {state} was saved by {int(saved)} process(es), this run has {now}; "
+                f"the batches depend on it. Resume with {int(saved)} (accelerate launch --num_processes "
+                f"{int(saved)}), or delete {state} to restart this step from iteration 0."
+            )
 
     # ------------------------------------------------------------------------------ steps
     @torch.no_grad()
     def evaluate_val(self) -> float:
+        """Mean loss over the validation windows (the same fixed windows at every evaluation).
+
+        With batches of equal size that is the mean of the batch means; a short last batch (a
+        validation corpus shorter than ``val_batches * batch_size * grad_accum`` windows) is
+        weighted by its windows, so the loss does not depend on how the windows are batched."""
         self.model.eval()
-        losses = []
+        losses, sizes = [], []
         for batch in self.val:
             batch = batch.to(self.accelerator.device)
             with self.accelerator.autocast():
                 logits = self.model(batch[:, :-1]).logits
             losses.append(F.cross_entropy(logits.float().reshape(-1, logits.size(-1)), batch[:, 1:].reshape(-1)))
+            sizes.append(len(batch))
         self.model.train()
-        loss = torch.stack(losses).mean()
+        if len(set(sizes)) == 1:
+            loss = torch.stack(losses).mean()
+        else:
+            loss = (torch.stack(losses) * torch.tensor(sizes, device=losses[0].device)).sum() / sum(sizes)
         return float(self.accelerator.reduce(loss, reduction="mean"))
 
     def _train_step(self, it: int) -> torch.Tensor:
@@ -297,7 +365,7 @@ class Trainer:
         if self.accelerator.is_main_process:
             d = checkpoint_dir(self.out_dir, it)
             if not (d / "config.json").exists():
-                save_model(self.accelerator.unwrap_model(self.model), d, tokenizer=self.tokenizer)
+                save_model(bare_model(self.accelerator, self.model), d, tokenizer=self.tokenizer)
         self.accelerator.wait_for_everyone()
 
     def _write_curve(self) -> None:
@@ -328,9 +396,9 @@ class Trainer:
                 self.snapshot_iters[0]({n: p.detach().cpu().clone() for n, p in self.raw_model.named_parameters()})
         bar = tqdm(total=cfg.iters, initial=self.iteration, desc=self.desc,
                    disable=not (self.progress and acc.is_main_process), unit="it")
-        t0, last_loss = time.time(), float("nan")
-        pending = torch.zeros((), device=acc.device)
-        n_pending = 0
+        t0, last_loss, elapsed = time.time(), float("nan"), 0.0
+        pending = torch.full((), self._pending_restored[0], device=acc.device)
+        n_pending = self._pending_restored[1]
         self.model.train()
         while self.iteration < cfg.iters:
             it = self.iteration
@@ -341,13 +409,15 @@ class Trainer:
             log_now = done % cfg.log_every == 0 or done == cfg.iters
             val_now = cfg.val_every > 0 and (done % cfg.val_every == 0 or done == cfg.iters)
             save_now = cfg.save_state_every > 0 and done % cfg.save_state_every == 0 and done < cfg.iters
-            if log_now or val_now or save_now or done in ckpts:
-                last_loss = float(acc.reduce(pending, reduction="mean")) / n_pending
-                self._check_finite(last_loss, done)
-                pending.zero_()
-                n_pending = 0
-                elapsed = time.time() - t0
-                bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr_factor(it, cfg) * cfg.lr:.2e}")
+            if log_now or val_now or save_now or done in ckpts:  # never save a state or model after a NaN
+                mean_loss = float(acc.reduce(pending, reduction="mean")) / n_pending
+                self._check_finite(mean_loss, done)
+                if log_now or val_now:  # only these start a new window of the curve's train_loss
+                    last_loss = mean_loss
+                    pending.zero_()
+                    n_pending = 0
+                    elapsed = time.time() - t0
+                    bar.set_postfix(loss=f"{last_loss:.3f}", lr=f"{lr_factor(it, cfg) * cfg.lr:.2e}")
             if val_now:
                 self.curve.append(
                     dict(iteration=done, tokens=done * tokens_per_iter, train_loss=round(last_loss, 6),
@@ -360,14 +430,16 @@ class Trainer:
             if done in self.snapshot_iters:
                 self.snapshot_iters[done]({n: p.detach().cpu().clone() for n, p in self.raw_model.named_parameters()})
             if save_now:
-                self._save_state()
+                self._save_state((float(acc.reduce(pending, reduction="mean")), n_pending))
                 self.iteration_saved = done
             bar.update(1)
             for cb in self.on_iteration:
                 cb(done, self.model)
         bar.close()
         self._write_curve()
-        return acc.unwrap_model(self.model)
+        # the model itself, without torch.compile's wrapper: its parameters keep their own names
+        # (``transformer.h.0...``, not ``_orig_mod.transformer...``), which pruning and masks use
+        return bare_model(acc, self.model)
 
     def data_coverage(self) -> dict:
         """Tokens this run's ``cfg.iters`` iterations read (see :meth:`BatchSampler.coverage`)."""

@@ -17,7 +17,8 @@ across units (:mod:`connectome_lib.replication`):
 * :func:`claim_table` -- the Connectome model against every control on every measure: effect,
   95 % interval and exact permutation p over unit means, the smallest p the design allows, the
   placebo (the same test between halves of NoConnectome's seeds), the verdict, the unit and n;
-* :func:`verdict_markdown` -- the plain-words verdict box;
+* :func:`verdict_markdown` -- the plain-words verdict box, led by :func:`bottom_line`: whether
+  the paper's claim stands at this scale, said plainly;
 * :func:`item_outcomes` and :func:`scorecard_frame` -- per-item outcomes of the final models,
   which *describe* model pairs (per-book losses, per-item plots), never a claim.
 
@@ -254,8 +255,48 @@ def verdict_markdown(claims: pd.DataFrame, profile: str) -> str:
             items.append(f"{r.claim} on {r.measure}: {detail}")
         lines.append(f"**{status[0].upper() + status[1:]}** — " + "; ".join(items) + ".")
     counted = claims[claims["status"] != "not testable at this scale"]
+    lines.insert(0, bottom_line(claims))
     head = (f"Profile `{profile}`. Each claim is tested across its units of replication — lineages (independent "
             "outer-loop runs) for the types that inherit a connectome, inner seeds for NoConnectome — with an exact "
             f"permutation test on the unit means at α = {ALPHA}. Of {len(claims)} comparisons, {len(counted)} can be "
             f"tested at this scale; by chance alone about {len(counted) * ALPHA:.1f} of them would reject.")
     return "\n\n".join([head, *lines])
+
+
+def _and(names: list[str]) -> str:
+    """``["a", "b", "c"]`` -> ``"a, b and c"``."""
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+
+
+def bottom_line(claims: pd.DataFrame) -> str:
+    """The verdict in one sentence per control, then whether the paper's claim stands at this
+    scale, said plainly: it is *supported* only where Connectome beats the control on some
+    measure and loses on none; with no testable comparison at all, nothing is said either way."""
+    if claims.empty or "control" not in claims:
+        return "No claim was tested on this run."
+    parts, supported, refuted = [], [], []
+    for control in CONTROLS:
+        sub = claims[claims["control"] == control]
+        if sub.empty:
+            continue
+        counts = {s: sorted(sub.loc[sub["status"] == s, "measure"]) for s in STATUSES}
+        said = [f"not testable on {len(m)}" if s == STATUSES[-1]
+                else f"{s} on {len(m)} ({', '.join(f'“{x}”' for x in m)})" for s, m in counts.items() if m]
+        parts.append(f"Against {control}: " + "; ".join(said) + ".")
+        if counts["does not hold"]:
+            refuted.append(control)
+        elif counts["holds"]:
+            supported.append(control)
+    testable = claims[claims["status"] != "not testable at this scale"]
+    if testable.empty:
+        plain = ("**At this scale the paper's claim can be neither confirmed nor refuted**: no comparison is "
+                 "testable with this many units or on these measures.")
+    elif not supported:
+        plain = ("**At this scale the paper's claim does not hold**: the connectome beats none of the controls on "
+                 "any measure" + (f", and loses to {_and(refuted)}" if refuted else "") + ".")
+    else:
+        missing = [c for c in CONTROLS if c in set(claims["control"]) and c not in supported]
+        plain = (f"**At this scale the paper's claim holds against {_and(supported)}**"
+                 + (f" but not against {_and(missing)}" if missing else "") + " (on the measures named)"
+                 + (f"; the connectome loses to {_and(refuted)}" if refuted else "") + ".")
+    return " ".join([plain, *parts])

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up the environment, run the whole pipeline at a profile (default: cpu) and build the book.
-#   bash scripts/reproduce.sh            # cpu profile (about 50 min on 2 cores, ablations included), then the book
+#   bash scripts/reproduce.sh            # cpu profile (ablations included; the Reproduce page gives the measured time), then the book
 #   PROFILE=gpu bash scripts/reproduce.sh
 # Running it again resumes: finished generations, models and evaluations are kept, and a stage is
 # skipped only when its notebook is current and this machine's run folders hold its steps (a
@@ -9,5 +9,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/book_env.sh
 connectome pipeline --profile "$PROFILE" "$@"
+# this run's key numbers beside the committed ones (identical / reproduced / differs), saved in the
+# run folder and shown on the book's Reproduce page
+connectome report --profile "$PROFILE"
 jupyter-book build . --warningiserror --keep-going
 echo "book: $PWD/_build/html/index.html"

@@ -28,12 +28,30 @@ def test_paper_profile_is_the_paper():
 
 
 def test_paper_profile_resolves_to_fineweb_hub_loader_without_download():
+    """The paper's corpora: disjoint, streamed ranges of documents of one FineWeb split
+    large enough for 6 generations of fresh outer data (issue 18: sample-10BT#train[2%:] held
+    ~9.8B tokens for the 22.0B the outer loop reads, and a % slice downloads the split)."""
     p = load_profile("paper")
-    for split in ("outer", "inner", "val"):
-        src = resolve_source(getattr(p.data, split))
-        assert isinstance(src, HubSource)
-        assert src.name == "HuggingFaceFW/fineweb" and src.config == "sample-10BT"
-        assert src.split.startswith("train")
+    srcs = {split: resolve_source(getattr(p.data, split)) for split in ("inner", "val", "outer")}
+    for src in srcs.values():
+        assert isinstance(src, HubSource) and src.streamed
+        assert src.name == "HuggingFaceFW/fineweb" and src.config == "sample-100BT" and src.split == "train"
+    ranges = [(s.start, s.stop) for s in srcs.values()]
+    assert ranges[0][0] == 0 and ranges[-1][1] is None
+    assert all(a[1] == b[0] for a, b in zip(ranges, ranges[1:])), ranges  # disjoint and adjacent
+    t = p.evolve.train
+    needed = p.evolve.generations * t.iters * t.batch_size * t.grad_accum * p.model.block_size + 1
+    assert needed == 22_023_241_729 and p.data.outer_max_tokens >= needed
+    assert p.data.outer_max_tokens < 100e9 * 0.9  # sample-100BT holds about 100B tokens
+
+
+def test_fp16_is_refused_with_muon_adamw_only():
+    """fp16's loss scaler is updated after each optimiser step, which unscales AdamW's gradients
+    a second time under Muon + AdamW (issue 18): refused when the profile is loaded."""
+    with pytest.raises(ConfigError, match=r"evolve\.train\.mixed_precision: fp16 does not work with .*muon_adamw"):
+        load_profile("smoke", {"evolve.train.mixed_precision": "fp16"})
+    p = load_profile("smoke", {"develop.train.mixed_precision": "fp16", "evolve.train.mixed_precision": "bf16"})
+    assert p.develop.train.optimizer == "adamw" and p.develop.train.mixed_precision == "fp16"
 
 
 def test_local_profiles_use_local_gutenberg():

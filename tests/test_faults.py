@@ -20,12 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from cli_helpers import run_cli
 
 from connectome_lib.cli import main
 from connectome_lib.config import load_profile
 from connectome_lib.connectome import Connectome
 from connectome_lib.evals.config import EvalConfigError
 from connectome_lib.layout import checkpoint_dir, develop_dir, final_connectome_path, generation_dir
+from connectome_lib.model import ConnectomeGPTConfig, ConnectomeGPTForCausalLM
 from connectome_lib.paths import data_path
 from connectome_lib.training import save_model
 
@@ -69,16 +71,6 @@ def tiny_corpora(tmp_path_factory) -> list[str]:
         texts = [" ".join(words[(i * 7 + j * (k + 3)) % len(words)] for j in range(120)) for i in range(40)]
         sets.append(f"data.{split}={write_jsonl_xz(folder / f'{split}.jsonl.xz', texts)}")
     return sets
-
-
-def run_cli(argv: list[str], capsys) -> tuple[int, str, str]:
-    """Run ``connectome ARGV``; return (exit status, stdout, stderr)."""
-    try:
-        code = main(argv)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def assert_one_line_error(err: str, code: int, expected_code: int, *needles: str) -> str:
@@ -206,7 +198,7 @@ def _corpus(tmp: Path, kind: str) -> tuple[Path, str]:
         p = tmp / "c.jsonl.xz"
         lines = [json.dumps({"text": t}) for t in DOCS[:3]] + ['{"text": "unterminated'] + [json.dumps({"text": "x"})]
         p.write_bytes(lzma.compress(("\n".join(lines) + "\n").encode()))
-        return p, "line 4"
+        return p, f"{p}:4: malformed JSON"
     raise AssertionError(kind)
 
 
@@ -232,7 +224,7 @@ def test_corpus_without_tokens_is_a_value_error_naming_it(tmp_path, capsys):
 # evaluation data
 
 
-def test_malformed_eval_jsonl_names_file_and_line(tmp_path, tiny_model, capsys):
+def test_malformed_eval_jsonl_names_file_and_line(tmp_path, capsys):
     data = tmp_path / "data"
     hellaswag = data / "eval" / "hellaswag" / "hellaswag_val.jsonl"
     hellaswag.parent.mkdir(parents=True)
@@ -240,11 +232,13 @@ def test_malformed_eval_jsonl_names_file_and_line(tmp_path, tiny_model, capsys):
     hellaswag.write_text(json.dumps(item) + "\n\n" + json.dumps(item)[:-5] + "\n" + json.dumps(item) + "\n")
     (data / "tokenizer").mkdir()
     os.symlink(data_path("tokenizer"), data / "tokenizer" / "gpt2")
-    model = tmp_path / "model"
-    save_model(tiny_model, model)
+    model = tmp_path / "model"  # GPT-2's vocabulary: a model of another is refused before its data are read
+    torch.manual_seed(0)
+    save_model(ConnectomeGPTForCausalLM(ConnectomeGPTConfig(vocab_size=50304, n_layer=1, n_head=2, n_embd=16,
+                                                            block_size=32)), model)
     code, _, err = run_cli(["evaluate", str(model), "--tasks", "hellaswag", "--results", str(tmp_path / "r.csv"),
                             "--set", f"data_dir={data}", "--set", "progress=false"], capsys)
-    assert_one_line_error(err, code, 1, str(hellaswag), "line 3", "malformed JSON")
+    assert_one_line_error(err, code, 1, f"{hellaswag}:3: malformed JSON")
 
 
 # ------------------------------------------------------------------------------------------

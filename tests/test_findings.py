@@ -183,3 +183,48 @@ def test_final_numbers_shows_every_declared_measure_the_run_has():
     assert list(t.columns) == LABELS and t.loc["perplexity loss", "Connectome"] == "5.0000 ± 0.0010"
     with pytest.raises(KeyError, match="registry"):
         findings.final_numbers(_summary_rows(), measures=[("nosuch", "metric")])
+
+
+def test_at_a_glance_is_generated_from_the_results(results_dir):
+    d = findings.load(results_dir)
+    box = findings.at_a_glance(d)
+    cfg = d.config
+    assert box.startswith(":::{admonition} At a glance") and box.endswith(":::")
+    # what was run, from the recorded profile: the smoke model's size and the inner-loop tokens
+    assert f"{cfg['model']['n_layer']} layers × {cfg['model']['n_embd']}" in box
+    tokens = cfg["develop"]["train"]["iters"] * cfg["develop"]["train"]["batch_size"] * cfg["model"]["block_size"]
+    assert f"{tokens / 1e3:.3g}k tokens per model" in box
+    assert "predates the tests across units" in box
+    d.claims = pd.DataFrame([
+        {"measure": "validation loss", "claim": "Connectome ≥ NoConnectome", "control": "NoConnectome",
+         "unit_a": "lineage", "n_a": 4, "unit_b": "seed", "n_b": 8, "status": "holds"},
+        {"measure": "MMLU acc", "claim": "Connectome ≥ NoConnectome", "control": "NoConnectome", "unit_a": "lineage",
+         "n_a": 4, "unit_b": "seed", "n_b": 8, "status": "not testable at this scale"},
+    ])
+    box = findings.at_a_glance(d)
+    assert "**At this scale the paper's claim holds against NoConnectome**" in box
+    assert "Against NoConnectome: holds on 1 (“validation loss”); not testable on 1." in box
+    assert "Unit of replication" in box
+
+
+def test_parameter_count_matches_a_built_model():
+    from connectome_lib.config import load_profile
+    from connectome_lib.model import count_parameters
+    from connectome_lib.stages import build_model
+
+    p = load_profile("smoke")
+    assert findings.parameter_count(p.to_dict()["model"]) == count_parameters(build_model(p, 0))
+
+
+def test_learning_gate_markdown_reads_the_exported_record(results_dir):
+    from connectome_lib.export import learning_gate_record
+
+    d = findings.load(results_dir)
+    assert "not recorded" in findings.learning_gate_markdown(d)
+    rec = learning_gate_record(d.summary, np.array([0, 1, 2, 3] * 10))  # 4 equiprobable tokens: ln 4
+    assert rec["unigram_entropy"] == pytest.approx(np.log(4))
+    nocon = d.summary[(d.summary["label"] == "NoConnectome") & (d.summary["metric"] == "loss")]["mean"].item()
+    assert rec["final_loss"] == pytest.approx(nocon) and rec["met"] is False  # 5.02 nats is above ln 4
+    d.provenance["learning_gate"] = rec
+    text = findings.learning_gate_markdown(d)
+    assert f"{nocon:.3f} nats/token" in text and "misses the gate" in text

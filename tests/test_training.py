@@ -69,13 +69,20 @@ def test_resume_after_kill_equals_uninterrupted(tiny_config, tiny_train_cfg, tok
                     progress=False)
         return t.fit(), t
 
+    def train_losses(t):
+        return [None if r["train_loss"] != r["train_loss"] else r["train_loss"] for r in t.curve]
+
     reference, ref_trainer = run(tmp_path / "a")
-    with pytest.raises(KeyboardInterrupt):
-        run(tmp_path / "b", kill_at=8)  # last saved state: iteration 6
-    resumed, res_trainer = run(tmp_path / "b")
-    for (n, p), (_, q) in zip(reference.named_parameters(), resumed.named_parameters()):
-        assert torch.equal(p, q), n
-    assert [r["val_loss"] for r in ref_trainer.curve] == [r["val_loss"] for r in res_trainer.curve]
+    # killed at 8: last saved state at iteration 6 (a log point); killed at 5: at iteration 3,
+    # between log points (every 2), so the losses not yet logged are resumed from the state
+    for kill_at, folder in ((8, tmp_path / "b"), (5, tmp_path / "c")):
+        with pytest.raises(KeyboardInterrupt):
+            run(folder, kill_at=kill_at)
+        resumed, res_trainer = run(folder)
+        for (n, p), (_, q) in zip(reference.named_parameters(), resumed.named_parameters()):
+            assert torch.equal(p, q), n
+        assert [r["val_loss"] for r in ref_trainer.curve] == [r["val_loss"] for r in res_trainer.curve]
+        assert train_losses(ref_trainer) == train_losses(res_trainer), kill_at
 
 
 def test_non_finite_loss_stops_and_keeps_last_good_state(tiny_config, tiny_train_cfg, token_stream, tmp_path):

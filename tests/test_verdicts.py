@@ -191,3 +191,26 @@ def test_ablation_takeaway_without_tests_warns_nothing_and_says_so():
         warnings.simplefilter("error")  # a RuntimeWarning would print a machine path on the page
         text = takeaway_ablations(table)
     assert "+0.350" in text and "**lm head**" in text and "none of these differences is tested" in text
+
+
+def _claims(statuses):
+    from connectome_lib.registry import CONTROLS
+
+    return pd.DataFrame([{"measure": f"m{i}", "control": c, "status": st}
+                         for c, row in zip(CONTROLS, statuses) for i, st in enumerate(row)])
+
+
+def test_bottom_line_says_plainly_whether_the_claim_stands():
+    from connectome_lib.verdicts import bottom_line
+
+    t, n, c, h, d = "not testable at this scale", "not testable at this scale", "cannot be told apart", "holds", \
+        "does not hold"
+    assert "can be neither confirmed nor refuted" in bottom_line(_claims([[t, n], [t, n], [t, n]]))
+    line = bottom_line(_claims([[c, t], [c, c], [c, t]]))
+    assert line.startswith("**At this scale the paper's claim does not hold**")
+    line = bottom_line(_claims([[d, c], [h, c], [c, t]]))
+    assert "loses to NoConnectome" in line and "does not hold" in line
+    line = bottom_line(_claims([[c, t], [h, c], [c, c]]))
+    assert line.startswith("**At this scale the paper's claim holds against RandomConnectome** but not against "
+                           "NoConnectome and RowMatchedRandom")
+    assert "Against RandomConnectome: holds on 1 (“m0”); cannot be told apart on 1 (“m1”)." in line

@@ -61,7 +61,8 @@ def count_words(texts: Iterable[str]) -> Counter:
 def corpus_word_counts(data_dir=None, corpora=("corpus_val", "corpus_inner")) -> Counter:
     counts: Counter = Counter()
     for key in corpora:
-        counts.update(count_words(rec["text"] for rec in iter_jsonl(data_path(key, data_dir))))
+        records = iter_jsonl(data_path(key, data_dir), require=("text",))
+        counts.update(count_words(rec["text"] for rec in records))
     return counts
 
 

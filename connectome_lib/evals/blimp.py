@@ -39,10 +39,13 @@ from collections import defaultdict
 import numpy as np
 import pandas as pd
 
-from ..jsonl import iter_jsonl
+from ..jsonl import iter_jsonl, no_records
 from ..paths import data_path
 from .results import TaskResult
 from .scoring import LoglikRequest, encode_request, prefix_token_id, score_requests
+
+#: the fields every BLiMP record must hold
+BLIMP_FIELDS = ("UID", "sentence_good", "sentence_bad")
 
 
 def load_blimp(data_dir=None, limit: int | None = None) -> list[dict]:
@@ -50,12 +53,14 @@ def load_blimp(data_dir=None, limit: int | None = None) -> list[dict]:
     index within its paradigm as ``pair``."""
     counts: dict[str, int] = defaultdict(int)
     out = []
-    for rec in iter_jsonl(data_path("blimp", data_dir)):
+    for rec in iter_jsonl(data_path("blimp", data_dir), require=BLIMP_FIELDS):
         uid = rec["UID"]
         if limit is not None and counts[uid] >= limit:
             continue
         out.append({**rec, "pair": counts[uid]})
         counts[uid] += 1
+    if not out:
+        raise no_records(data_path("blimp", data_dir))
     return out
 
 

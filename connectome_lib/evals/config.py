@@ -125,6 +125,9 @@ class EvalConfig:
                           ("perplexity_context", 0), ("futrell_stride", 0)):
             if getattr(self, name) < low:
                 raise E(f"{key(where, name)} must be >= {low}, got {getattr(self, name)}")
+        if not self.language_units_fractions:
+            raise E(f"{key(where, 'language_units_fractions')} must not be empty (the language units task would "
+                    "report nothing); give fractions in (0, 1], e.g. [0.01, 0.1]")
         for f in self.language_units_fractions:
             if not 0 < f <= 1:
                 raise E(f"{key(where, 'language_units_fractions')} must lie in (0, 1], got {f}")

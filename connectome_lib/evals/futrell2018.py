@@ -67,6 +67,7 @@ import pandas as pd
 from scipy.stats import pearsonr
 from tqdm import tqdm
 
+from ..jsonl import read_csv_file
 from ..paths import data_path
 from .results import TaskResult
 from .scoring import prefix_token_id, token_surprisals
@@ -77,8 +78,9 @@ SENTENCE_END = re.compile(r"[.?!][\"'\u2019\u201d)\]]*$")
 def load_natural_stories(data_dir=None, limit: int | None = None) -> pd.DataFrame:
     """Words in reading order with their mean RT: ``item, zone, word, rt``."""
     read = dict(sep="\t", quoting=3, keep_default_na=False)
-    words = pd.read_csv(data_path("naturalstories_words", data_dir), **read)
-    rts = pd.read_csv(data_path("naturalstories_rt", data_dir), **read).sort_values(["item", "zone"])
+    words = read_csv_file(data_path("naturalstories_words", data_dir), ("word", "zone", "item"), **read)
+    rts = read_csv_file(data_path("naturalstories_rt", data_dir), ("word", "zone", "item", "meanItemRT"),
+                        **read).sort_values(["item", "zone"])
     df = words.merge(rts, on=["item", "zone"], how="left", suffixes=("", "_rt"), validate="one_to_one")
     if df["meanItemRT"].isna().any() or not (df["word"] == df["word_rt"]).all():
         raise ValueError("Natural Stories word file and reading-time file do not match row for row")

@@ -29,7 +29,7 @@ from .results import TaskResult
 def load_hellaswag(data_dir=None, limit: int | None = None, seed: int = 0) -> list[ChoiceItem]:
     """HellaSwag validation items as :class:`ChoiceItem` (choices with their leading space);
     with ``limit``, a seeded random sample of that many, in file order."""
-    recs = read_jsonl(data_path("hellaswag", data_dir))
+    recs = read_jsonl(data_path("hellaswag", data_dir), require=("query", "choices", "gold"))
     return [
         ChoiceItem(
             context=r["query"],

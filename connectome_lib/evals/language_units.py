@@ -85,7 +85,8 @@ def nonword_string(sentence: str, rng: np.random.Generator) -> str:
 def build_localizer(data_dir=None, n_sentences: int = 240, seed: int = 0, texts=None) -> Localizer:
     """Draw the localizer stimuli (see the module docstring); ``texts`` overrides the corpus."""
     if texts is None:
-        texts = (rec["text"] for rec in iter_jsonl(data_path("corpus_val", data_dir)))
+        records = iter_jsonl(data_path("corpus_val", data_dir), require=("text",))
+        texts = (rec["text"] for rec in records)
     cands = candidate_sentences(texts)
     if len(cands) < n_sentences:
         raise ValueError(f"only {len(cands)} usable sentences for a localizer of {n_sentences}")

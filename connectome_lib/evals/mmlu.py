@@ -57,11 +57,15 @@ def paper_prompt(rec: dict) -> ChoiceItem:
 PROMPTS = {"harness": harness_prompt, "paper": paper_prompt}
 
 
+#: the fields every MMLU record must hold
+MMLU_FIELDS = ("subject", "question", "choices", "answer")
+
+
 def load_mmlu(data_dir=None, limit: int | None = None, split: str = "test") -> list[dict]:
     """The first ``limit`` questions of a split, in file order (for a representative subset use
     :func:`stratified_sample`)."""
     key = {"test": "mmlu_test", "dev": "mmlu_dev"}[split]
-    return read_jsonl(data_path(key, data_dir), limit)
+    return read_jsonl(data_path(key, data_dir), limit, require=MMLU_FIELDS)
 
 
 def stratified_allocation(sizes: dict[str, int], limit: int, seed: int = 0) -> dict[str, int]:

@@ -45,3 +45,54 @@ class TaskResult:
         return pd.DataFrame(
             [{"task": self.task, "metric": m.metric, "value": m.value, "n": m.n} for m in self.metrics]
         )
+
+
+# --------------------------------------------------------------------------------------------
+# the results file
+
+#: the columns of an evaluation results file (``results.csv``), in order
+RESULT_COLUMNS = ["model", "init", "label", "seed", "iteration", "task", "metric", "value", "n"]
+#: columns that must hold a whole number on every row, and columns that must hold a number (or be empty)
+_INTEGER_COLUMNS, _NUMBER_COLUMNS = ("seed", "iteration"), ("value", "n")
+_TEXT_COLUMNS = ("model", "task", "metric")
+RECOMPUTE = "delete the file and run the evaluation again to recompute its rows"
+
+
+def read_results_csv(path) -> pd.DataFrame:
+    """The rows of a results file, exactly as ``pandas.read_csv`` reads them, after checking
+    them: a file that cannot be parsed, lacks a column or holds a damaged row (no model, task or
+    metric; a seed or iteration that is not a whole number; a value that is not a number) is a
+    :class:`~connectome_lib.jsonl.DataFileError` naming the file and the line."""
+    from ..jsonl import read_csv_file
+
+    df = read_csv_file(path, RESULT_COLUMNS, fix=RECOMPUTE, keep_default_na=True)
+    problem = _first_damaged_row(df)
+    if problem is not None:
+        row, what = problem
+        from ..jsonl import DataFileError
+
+        raise DataFileError(f"{path}:{row + 2}: damaged results row ({what}); delete that line, or {RECOMPUTE}")
+    return df
+
+
+def _first_damaged_row(df: pd.DataFrame) -> tuple[int, str] | None:
+    """``(row index, what is wrong)`` of the first damaged row of a results table, or ``None``."""
+    import numpy as np
+
+    bad: dict[int, str] = {}
+    for col in _TEXT_COLUMNS:
+        for i in np.flatnonzero(df[col].isna().to_numpy()):
+            bad.setdefault(int(i), f"no {col}")
+    for col in _INTEGER_COLUMNS + _NUMBER_COLUMNS:
+        values = pd.to_numeric(df[col], errors="coerce")
+        not_number = values.isna() & df[col].notna()
+        if col in _INTEGER_COLUMNS:
+            not_number |= values.isna() | (values.notna() & (values % 1 != 0))
+        for i in np.flatnonzero(not_number.to_numpy()):
+            shown = df[col].iloc[i]
+            bad.setdefault(int(i), f"{col} is {'empty' if pd.isna(shown) else repr(shown)}, not "
+                           f"{'a whole number' if col in _INTEGER_COLUMNS else 'a number'}")
+    if not bad:
+        return None
+    first = min(bad)
+    return first, bad[first]

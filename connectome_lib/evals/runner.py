@@ -33,6 +33,7 @@ Integrity (issue 8):
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -75,7 +76,7 @@ from ..layout import (
 from ..locking import run_lock
 from ..tokenizer import load_tokenizer
 from .config import ALL_TASKS, TABLE_TASKS, EvalConfig
-from .results import TaskResult
+from .results import TaskResult, read_results_csv
 from .scoring import resolve_device
 from .tasks import TaskContext, ValTokens, run_task
 
@@ -99,6 +100,7 @@ def evaluate_model(model: torch.nn.Module, tokenizer, cfg: EvalConfig, val_token
     tasks = list(tasks if tasks is not None else cfg.tasks)
     check_tasks(tasks)
     ctx = ctx or TaskContext(tokenizer, cfg, val_tokens)
+    check_vocabulary(model, ctx, tasks)
     return [run_task(t, model, ctx) for t in tasks]
 
 
@@ -108,32 +110,150 @@ def check_tasks(tasks: Sequence[str]) -> None:
         raise ValueError(f"unknown task(s) {unknown}; known tasks: {', '.join(ALL_TASKS)}")
 
 
+class ModelFormatError(ValueError):
+    """A model folder is intact but in a format this loader does not read: not corrupt, so the
+    message says how to convert it, never to delete it."""
+
+
+#: the weights files ``from_pretrained`` reads for PyTorch
+TORCH_WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                 "pytorch_model.bin.index.json")
+#: suffixes of weights in formats it does not read (TensorFlow, Flax, training checkpoints, GGUF, ONNX)
+OTHER_WEIGHT_SUFFIXES = (".h5", ".msgpack", ".pt", ".pth", ".ckpt", ".gguf", ".onnx")
+READABLE = ("this project's model folders, Hugging Face causal LMs saved with save_pretrained (PyTorch weights), and "
+            "the paper's released checkpoints")
+
+
 def load_model(folder: str | os.PathLike, device: str = "auto") -> torch.nn.Module:
-    """A saved causal LM in float32, on ``device``, in eval mode."""
+    """A saved causal LM in float32, on ``device``, in eval mode.
+
+    A folder in a format it cannot read raises :class:`ModelFormatError` (see
+    :func:`format_problem`, and weights that do not fit the configuration); a damaged one an
+    ``OSError`` naming the step to recompute (:func:`corrupt_model_error`)."""
     import connectome_lib.model  # noqa: F401  (registers the paper's GPT with the Auto classes)
 
     from ..released import is_released_folder, load_released
 
     if is_released_folder(folder):  # the paper's own checkpoints: config.json read as data, their code never run
         return load_released(folder, device=resolve_device(device))[0]
+    folder = Path(folder)
+    problem = format_problem(folder)
+    if problem is not None:
+        raise ModelFormatError(f"model folder {folder} is not corrupt but in another format: {problem}; this loader "
+                               f"reads {READABLE}: convert it into one of those (the paper's: connectome convert)")
+    try:
+        with _transformers_quiet():  # its multi-line loading report: what does not fit is reported below
+            model, info = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32,
+                                                               output_loading_info=True)
+    except Exception as e:  # a cut-off or damaged folder: say which, and how to recompute it
+        if "ignore_mismatched_sizes" in str(e):  # intact weights of other shapes than config.json's
+            raise unfit_weights_error(folder, "of other shapes than config.json implies") from e
+        raise corrupt_model_error(folder, e) from e
+    unfit = sorted(info.get("missing_keys") or []) + sorted(str(k[0]) if isinstance(k, tuple) else str(k)
+                                                            for k in info.get("mismatched_keys") or [])
+    if unfit:
+        raise unfit_weights_error(folder, f"{len(unfit)} tensor(s) missing or of another shape, first {unfit[0]}")
+    return model.to(resolve_device(device)).eval()
+
+
+@contextlib.contextmanager
+def _transformers_quiet():
+    """transformers' logging at errors only, for one call."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+
+
+def unfit_weights_error(folder: Path, what: str) -> ModelFormatError:
+    """The error for intact weights that do not fit the architecture the folder's config.json describes."""
+    return ModelFormatError(
+        f"model folder {folder}: its weights do not fit the architecture config.json describes ({what}); it holds "
+        "another model's weights: save the model again with save_pretrained, or convert it (the paper's "
+        "checkpoints: connectome convert)")
+
+
+def format_problem(folder: Path) -> str | None:
+    """Why an intact model folder is in a format :func:`load_model` cannot read: its
+    ``config.json`` names a model transformers does not know, or one without a causal-LM head, or
+    it has weights only in a format other than PyTorch's. ``None`` when it looks loadable -- or
+    damaged (an unreadable ``config.json``, no weights): loading then says so."""
+    from transformers import AutoConfig
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING
 
     try:
-        model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
-    except Exception as e:  # a cut-off or damaged folder: say which, and how to recompute it
-        folder = Path(folder)
-        if folder.parent.name == "checkpoints":
-            step, stage = folder.parent.parent, "develop"
-        elif folder.name == "model" and folder.parent.name.startswith("gen_"):
-            step, stage = folder.parent, "evolve"
-        elif folder.name == "model":
-            step, stage = folder.parent, "develop"
-        else:
-            step, stage = folder, None
-        how = (f"delete {step} and run `connectome {stage}` again to recompute it" if stage
-               else "delete it and save the model again")
-        detail = " ".join(str(e).split())[:300]
-        raise OSError(f"model folder {folder} is corrupt or incomplete ({type(e).__name__}: {detail}); {how}") from e
-    return model.to(resolve_device(device)).eval()
+        config = json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(config, dict):
+        return None
+    model_type, archs = config.get("model_type"), config.get("architectures")
+    what = f"model_type {model_type!r}, architectures {archs}"
+    if not isinstance(model_type, str) or model_type not in CONFIG_MAPPING:
+        return f"its config.json describes a model transformers does not know ({what})"
+    if type(AutoConfig.for_model(model_type)) not in MODEL_FOR_CAUSAL_LM_MAPPING:
+        return f"its config.json describes a model without a causal-LM head ({what})"
+    if not any((folder / w).is_file() for w in TORCH_WEIGHTS):
+        others = sorted(f.name for f in folder.iterdir() if f.suffix in OTHER_WEIGHT_SUFFIXES and f.is_file())
+        if others:
+            return f"its weights are not in a format transformers reads for PyTorch ({', '.join(others)})"
+    return None
+
+
+def corrupt_model_error(folder: Path, e: Exception) -> OSError:
+    """The error for a model folder ``from_pretrained`` cannot read: corrupt or incomplete, and
+    the step that recomputes it (or, outside a run, to save it again)."""
+    if folder.parent.name == "checkpoints":
+        step, stage = folder.parent.parent, "develop"
+    elif folder.name == "model" and folder.parent.name.startswith("gen_"):
+        step, stage = folder.parent, "evolve"
+    elif folder.name == "model":
+        step, stage = folder.parent, "develop"
+    else:
+        step, stage = folder, None
+    how = (f"delete {step} and run `connectome {stage}` again to recompute it" if stage
+           else "delete it and save the model again")
+    detail = " ".join(str(e).split())[:300]
+    return OSError(f"model folder {folder} is corrupt or incomplete ({type(e).__name__}: {detail}); {how}")
+
+
+def check_vocabulary(model: torch.nn.Module, ctx: TaskContext, tasks: Sequence[str],
+                     folder: str | os.PathLike | None = None) -> None:
+    """Refuse inputs with token ids beyond the model's embedding rows, which would end deep
+    inside torch (``IndexError: index out of range in self``): a tokenizer with more tokens
+    than the model has rows (for every task that tokenises text), or validation tokens holding
+    such an id (for ``perplexity``)."""
+    rows = embedding_rows(model)
+    if not rows:
+        return
+    where = f"model folder {folder}" if folder is not None else "the model"
+    if any(t != "perplexity" for t in tasks) and len(ctx.tokenizer) > rows:
+        name = getattr(ctx.tokenizer, "name_or_path", "") or type(ctx.tokenizer).__name__
+        raise ModelFormatError(
+            f"{where} has a vocabulary of {rows:,} tokens, but the tokenizer {name} has {len(ctx.tokenizer):,}: "
+            "they do not belong together; evaluate it with the tokenizer it was trained with (--profile of its "
+            "run, or --set tokenizer=FOLDER)")
+    if "perplexity" in tasks:
+        tokens = ctx.get_val_tokens()
+        top = int(np.max(tokens)) if np.size(tokens) else -1
+        if top >= rows:
+            raise ModelFormatError(
+                f"{where} has a vocabulary of {rows:,} tokens, but the validation tokens hold id {top:,}: they come "
+                "from another tokenizer; give the validation tokens of its own (--profile of its run, or "
+                "--val-tokens FILE)")
+
+
+def embedding_rows(model: torch.nn.Module) -> int:
+    """How many token ids the model embeds (0 when it does not say, e.g. a test's stand-in)."""
+    try:
+        return int(getattr(model.get_input_embeddings(), "num_embeddings", 0) or 0)
+    except (AttributeError, NotImplementedError):
+        return 0
 
 
 def model_tokenizer(folders: Sequence[str | os.PathLike], cfg: EvalConfig):
@@ -215,9 +335,11 @@ def default_results_path(path: Path) -> Path:
 
 
 def read_results(results_path: str | os.PathLike) -> pd.DataFrame:
+    """The rows of a results file (none if there is none); a damaged file or row is an error
+    naming the file and line (:func:`~connectome_lib.evals.results.read_results_csv`)."""
     p = Path(results_path)
     if p.exists():
-        return pd.read_csv(p, keep_default_na=True)
+        return read_results_csv(p)
     return pd.DataFrame(columns=COLUMNS)
 
 
@@ -358,6 +480,7 @@ def _evaluate(path: Path, cfg: EvalConfig | None, *, tasks, val_tokens, results_
         if not todo:
             continue
         model = load_model(target.folder, cfg.device)
+        check_vocabulary(model, ctx, todo, target.folder)
         for task in todo:
             res = run_task(task, model, ctx)
             stem, key = _stem(target, task), (target.model, target.iteration, task)

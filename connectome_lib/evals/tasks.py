@@ -36,7 +36,7 @@ def tokenize_val_corpus(tokenizer, data_dir=None) -> np.ndarray:
     ``<|endoftext|>``, concatenated (uint16). The training pipeline's own loader should be
     passed instead when it exists, so that the loss matches the training curves exactly."""
     out: list[int] = []
-    for rec in iter_jsonl(data_path("corpus_val", data_dir)):
+    for rec in iter_jsonl(data_path("corpus_val", data_dir), require=("text",)):
         out += tokenizer(rec["text"], add_special_tokens=False)["input_ids"] + [tokenizer.eos_token_id]
     return np.asarray(out, dtype=np.uint16)
 

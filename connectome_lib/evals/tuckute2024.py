@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from ..jsonl import read_csv_file
 from ..paths import data_path
 from .results import TaskResult
 from .ridge import alpha_grid, ridge_cv_score
@@ -27,7 +28,7 @@ def load_tuckute2024(
     data_dir=None, limit: int | None = None, roi: str = DEFAULT_ROI, min_rows: int = 10
 ) -> pd.DataFrame:
     """The sentences and responses; raises ``ValueError`` naming the ROIs for an unknown one."""
-    df = pd.read_csv(data_path("tuckute2024", data_dir))
+    df = read_csv_file(data_path("tuckute2024", data_dir), ("item_id", "sentence"))
     rois = [c for c in df.columns if c not in ("item_id", "sentence")]
     if roi not in rois:
         raise ValueError(f"unknown ROI {roi!r}; the Tuckute2024 file has: {', '.join(rois)}")
