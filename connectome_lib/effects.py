@@ -109,13 +109,16 @@ def book_gaps(losses: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------ over training
-def gap_over_training(evals: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Validation loss gap (Connectome minus each control) at every evaluated iteration of the
-    inner loop, over unit means (``evals``: the run's evaluation rows with a ``unit`` column,
-    ``perplexity``/``loss``), with the paper's gap at its iterations beside it (``source`` =
-    ``ours`` or ``paper``; ``paper`` rows have no interval)."""
-    v = evals[(evals["task"] == "perplexity") & (evals["metric"] == "loss")]
-    out = _gaps(_unit_means(v, ["iteration"], "value"), ["iteration"]).assign(source="ours")
+def gap_over_training(curves: pd.DataFrame, paper: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Validation loss gap (Connectome minus each control) at every validation point of the
+    inner loop's learning curves, over unit means, with a Welch 95 % interval (``curves``:
+    :func:`connectome_lib.readers.training_curves`, columns ``label, unit, iteration, val_loss``:
+    the fixed validation batches every ``val_every`` iterations, the curve :func:`tokens_to_target`
+    reads too), with the paper's gap at its iterations beside it (``source`` = ``ours`` or
+    ``paper``; ``paper`` rows have no interval)."""
+    v = curves.dropna(subset=["val_loss"]) if len(curves) else curves
+    empty = pd.DataFrame(columns=["iteration", "control", "gap", "ci_low", "ci_high", "n_a", "n_b"])
+    out = (_gaps(_unit_means(v, ["iteration"], "val_loss"), ["iteration"]) if len(v) else empty).assign(source="ours")
     if paper is not None and len(paper):
         p = paper[(paper["task"] == "perplexity") & (paper["metric"] == "loss")]
         rows = []

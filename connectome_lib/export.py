@@ -84,7 +84,7 @@ def export_results(ctx) -> Path:
         "placebo.csv": placebo_summary(values),
         "book_losses.csv": losses,
         "book_gaps.csv": effects.book_gaps(losses),
-        "gap_over_training.csv": effects.gap_over_training(res, paper_results()) if len(res) else pd.DataFrame(),
+        "gap_over_training.csv": effects.gap_over_training(curves, paper_results()),
         "tokens_to_target.csv": effects.tokens_to_target(curves),
         "lineage_overlap.csv": _lineage_overlap(ctx.profile),
         "eval_results.csv": res,

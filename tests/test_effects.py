@@ -46,10 +46,9 @@ def test_tokens_to_target_interpolates_and_gives_an_interval_over_lineages():
 def test_gap_over_training_puts_the_papers_gap_beside_ours():
     from connectome_lib.paper_numbers import paper_results
 
-    rows = [{"model": f"{i}_s{s}", "label": lab, "unit": f"c{s}" if i == "connectome" else f"s{s}", "seed": s,
-             "iteration": it, "task": "perplexity", "metric": "loss", "value": v + 0.01 * s}
-            for i, lab, v in (("connectome", "Connectome", 4.0), ("dense", "NoConnectome", 4.2))
-            for s in (0, 1) for it in (0, 100)]
+    rows = [{"label": lab, "unit": f"c{s}" if lab == "Connectome" else f"s{s}", "seed": s, "iteration": it,
+             "tokens": 10 * it, "val_loss": v + 0.01 * s}
+            for lab, v in (("Connectome", 4.0), ("NoConnectome", 4.2)) for s in (0, 1) for it in (0, 100)]
     g = effects.gap_over_training(pd.DataFrame(rows), paper_results())
     ours = g[(g["source"] == "ours") & (g["control"] == "NoConnectome")]
     assert ours["gap"].tolist() == pytest.approx([-0.2, -0.2])
