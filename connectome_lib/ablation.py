@@ -240,8 +240,9 @@ def evaluate_ablations(profile: Profile, cfg, val_tokens, seeds: Sequence[int] |
 def ablation_items(profile: Profile, seeds: Sequence[int] | None = None,
                    variants: Sequence[str] | None = None) -> pd.DataFrame:
     """Per-window validation losses written by :func:`evaluate_ablations`: rows ``model``
-    (``connectome``, ``random``, ``dense`` or a variant name), ``seed``, ``item`` (window) and
-    ``loss``."""
+    (``connectome``, ``random``, ``dense`` or a variant name), ``seed``, ``item`` (window),
+    ``loss`` and ``cluster`` (the window's validation book: windows of one book are not
+    independent, so the tests resample books)."""
     from .evals.runner import read_results
 
     path = ablation_results_path(profile)
@@ -254,15 +255,22 @@ def ablation_items(profile: Profile, seeds: Sequence[int] | None = None,
         it = int(r["iteration"].max())
         table = pd.read_csv(layout.eval_table_path(path.parent, folder.name, it, "perplexity"))
         parts.append(table[["item", "loss"]].assign(model=model, seed=seed))
-    return pd.concat(parts, ignore_index=True)[["model", "seed", "item", "loss"]]
+    from .effects import profile_window_books
+
+    items = pd.concat(parts, ignore_index=True)[["model", "seed", "item", "loss"]]
+    books = profile_window_books(profile, int(items["item"].max()) + 1)
+    return items.assign(cluster=books[items["item"].to_numpy(int)])
 
 
 def ablation_tests(items: pd.DataFrame, config=None) -> pd.DataFrame:
     """Every model against the Connectome model on the same validation windows and seeds:
     one row per model ``a`` (``b`` = ``connectome``) with :func:`connectome_lib.stats.compare_models`'s
     columns (``effect`` = mean loss of ``a`` minus the Connectome's, so positive = the
-    replacement costs; bootstrap CI over windows; ``p_items_holm`` Holm-adjusted over every row
-    of this table; ``verdict`` ``worse``/``better``/``indistinguishable`` for ``a``)."""
+    replacement costs; bootstrap CI over windows, over whole books when ``items`` has the
+    ``cluster`` column :func:`ablation_items` writes, as does the sign-flip test; ``p_items_holm``
+    Holm-adjusted over every row of this table; ``verdict`` ``worse``/``better``/
+    ``indistinguishable`` for ``a``). These describe the models of one connectome and its seeds,
+    never the training procedure: that is tested across connectomes (:mod:`connectome_lib.verdicts`)."""
     from dataclasses import replace
 
     from .stats import StatsConfig, apply_holm, compare_models
@@ -271,8 +279,9 @@ def ablation_tests(items: pd.DataFrame, config=None) -> pd.DataFrame:
     if "connectome" not in set(items["model"]):
         raise ValueError("ablation_tests needs the Connectome model's per-window losses")
     others = [m for m in dict.fromkeys(items["model"]) if m != "connectome"]
+    clusters = (items.drop_duplicates("item").set_index("item")["cluster"] if "cluster" in items else None)
     rows = [compare_models(items, "loss", models=[m, "connectome"], higher_is_better=False,
-                           config=replace(config, seed=config.seed + 1000 * k), label_col="model")
+                           config=replace(config, seed=config.seed + 1000 * k), label_col="model", clusters=clusters)
             for k, m in enumerate(others)]  # an independent, reproducible resampling stream per model
     if not rows:
         return pd.DataFrame()

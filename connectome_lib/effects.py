@@ -80,6 +80,15 @@ def window_books(n_windows: int, context: int, token_books: np.ndarray) -> np.nd
     return np.asarray(token_books)[starts]
 
 
+def profile_window_books(profile, n_windows: int) -> np.ndarray:
+    """:func:`window_books` for a profile's validation corpus and ``perplexity`` context: the
+    book index of each of the first ``n_windows`` windows (the cluster of a window's loss)."""
+    from .data import token_books
+
+    context = profile.evals.perplexity_context or profile.model.block_size
+    return window_books(int(n_windows), context, token_books("val", profile.data))
+
+
 def book_losses(items: pd.DataFrame, units: pd.DataFrame, books: np.ndarray, titles: dict[int, str]) -> pd.DataFrame:
     """Each model's mean validation loss per book: rows ``model, label, unit, book, title,
     windows, loss``. ``items`` holds the ``validation loss`` per-window outcomes

@@ -70,7 +70,7 @@ def export_results(ctx) -> Path:
     res = eval_results(ctx.run_root)
     units = model_units(ctx.run_root)
     res = res.merge(units[["model", "lineage", "unit"]], on="model", how="left") if len(res) else res
-    items = item_outcomes(ctx.run_root, res)
+    items = _with_books(ctx.profile, item_outcomes(ctx.run_root, res))
     values = model_values(res, units)
     summary = final_summary(res)
     degenerate = summary[summary["metric"] == "degenerate"] if len(summary) else None
@@ -144,15 +144,24 @@ def learning_gate_record(summary: pd.DataFrame, val_tokens) -> dict:
             "gap": gate["gap"] if gate["met"] is not None else None, "gate": gate["gate"], "met": gate["met"]}
 
 
+def _with_books(profile, items: pd.DataFrame) -> pd.DataFrame:
+    """``items`` with the validation book of every validation-loss window as its ``cluster``."""
+    v = items["measure"] == "validation loss"
+    if v.any():
+        books = effects.profile_window_books(profile, int(items.loc[v, "item"].astype(int).max()) + 1)
+        items = items.assign(cluster=items["cluster"].astype(object))
+        items.loc[v, "cluster"] = books[items.loc[v, "item"].astype(int).to_numpy()].astype(str)
+    return items
+
+
 def _book_losses(profile, items: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
     """:func:`connectome_lib.effects.book_losses` for the run's validation corpus."""
-    from .data import book_table, token_books
+    from .data import book_table
 
     v = items[items["measure"] == "validation loss"]
     if v.empty:
         return pd.DataFrame()
-    context = profile.evals.perplexity_context or profile.model.block_size
-    books = effects.window_books(int(v["item"].astype(int).max()) + 1, context, token_books("val", profile.data))
+    books = effects.profile_window_books(profile, int(v["item"].astype(int).max()) + 1)
     titles = book_table("val", profile.data).set_index("index")["title"].to_dict()
     return effects.book_losses(v, units, books, titles)
 

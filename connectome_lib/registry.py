@@ -84,6 +84,11 @@ class Measure:
     target: str | None = None
     #: the per-item table's columns that identify an item
     item: tuple[str, ...] = ("item",)
+    #: the per-item table's column that groups dependent items, which are resampled together
+    #: (an MMLU subject, a BLiMP paradigm, a Natural Stories story); ``"book"``: the validation
+    #: book of a window, derived from the corpus (:func:`connectome_lib.effects.profile_window_books`);
+    #: None: the items are independent
+    cluster: str | None = None
     #: the measure's name in verdict tables and claims (None: not tested for a claim)
     claim: str | None = None
     #: shown in the command line's summary of an evaluation
@@ -131,7 +136,7 @@ _BRAIN = ("brain_limit", "brain_roi", "brain_folds", "brain_alpha_min_exp", "bra
 TASKS: tuple[Task, ...] = (
     Task("perplexity", "Validation loss", (
         Measure("perplexity", "loss", "Validation loss", "loss (nats/token)", higher_is_better=False,
-                item_column="loss", claim="validation loss", headline=True),
+                item_column="loss", claim="validation loss", headline=True, cluster="book"),
         Measure("perplexity", "ppl", "Validation perplexity", "perplexity", higher_is_better=False),
     ), has_table=True, options=("limit", "perplexity_context")),
     Task("hellaswag", "HellaSwag", (
@@ -144,17 +149,17 @@ TASKS: tuple[Task, ...] = (
     ), has_table=True, options=("limit", "hellaswag_norm", "seed")),
     Task("mmlu", "MMLU", (
         Measure("mmlu", "acc", "MMLU", _ACC, chance=0.25, item_column="correct_acc", claim="MMLU acc",
-                headline=True),
+                headline=True, cluster="subject"),
         Measure("mmlu", "acc_macro", "MMLU (mean over subjects)", _ACC, chance=0.25),
     ), has_table=True, options=("limit", "mmlu_prompt", "seed")),
     Task("blimp", "BLiMP", (
         Measure("blimp", "acc", "BLiMP", "accuracy (fraction of pairs)", chance=0.5, item_column="correct_acc",
-                claim="BLiMP acc", headline=True),
+                claim="BLiMP acc", headline=True, cluster="uid"),
     ), has_table=True, paper=False, options=("limit", "blimp_limit", "blimp_leading_space")),
     Task("futrell2018", "Reading times (Futrell2018)", (
         Measure("futrell2018", "r", "Reading times (Futrell2018)", "surprisal vs. reading time (Pearson r)",
                 item_column="surprisal_bits", target="rt", item=("item", "zone"), claim="reading times r",
-                headline=True, baselines=("untrained/futrell2018/r", "rt/r_n_tokens", "rt/r_n_chars")),
+                headline=True, cluster="item", baselines=("untrained/futrell2018/r", "rt/r_n_tokens", "rt/r_n_chars")),
         Measure("futrell2018", "r_brainscore", "Reading times, Brain-Score variant", "Pearson r"),
         Measure("futrell2018", "r_partial_length", "Reading times, length partialled", "partial Pearson r",
                 claim="reading times r, length partialled",

@@ -25,6 +25,14 @@ items drawn and because of the training seeds. This module reports both, on the 
 * :func:`seed_mean_se` -- the mean, standard error and number of seeds of a value per group:
   the one "mean ± SE over seeds" of every table and takeaway.
 
+Dependent items: validation windows of one book, words of one story, questions of one MMLU
+subject, pairs of one BLiMP paradigm are not independent. Given ``clusters`` (item -> cluster),
+:func:`summarize_items` and :func:`compare_models` resample and sign-flip whole clusters
+(:func:`cluster_bootstrap`, :func:`cluster_sign_flip_p`), so that dependence within a cluster
+widens the interval as it should. Every test here describes the trained models it is given;
+a claim about a training *procedure* is tested across seeds and connectomes
+(:mod:`connectome_lib.replication`).
+
 Per-item tables are long: one row per (model type, seed, item), with a ``label`` column (model
 type), ``seed``, ``item`` and the measure (0/1 correctness, a log-likelihood, a surprisal...).
 For a correlation (e.g. Futrell2018's surprisal against reading time), the measure is the
@@ -51,7 +59,9 @@ VERDICTS = ("better", "worse", "indistinguishable")
 class StatsConfig:
     """Options shared by the tests: resamples, seed, CI level, alpha and target power."""
 
-    n_resamples: int = 1000
+    #: at least 10,000 (the Monte-Carlo p-value's floor is 1 / (n_resamples + 1)); exact tests
+    #: enumerate every sign pattern instead where there are few enough
+    n_resamples: int = 10_000
     seed: int = 0
     level: float = 0.95
     alpha: float = 0.05
@@ -129,6 +139,66 @@ def bootstrap_ci(
     )
     low, high = float(res.confidence_interval.low), float(res.confidence_interval.high)
     return Interval(estimate, low, high, float(res.standard_error), level)
+
+
+def cluster_codes(items: Sequence, clusters) -> np.ndarray | None:
+    """The cluster index (0..K-1) of every item, from ``clusters`` (a mapping or Series item ->
+    cluster; ``None``: no clusters). Every item needs a cluster."""
+    if clusters is None:
+        return None
+    lookup = clusters.to_dict() if isinstance(clusters, pd.Series) else dict(clusters)
+    missing = [i for i in items if i not in lookup]
+    if missing:
+        raise ValueError(f"{len(missing)} item(s) have no cluster, e.g. {missing[:3]}")
+    return pd.factorize(pd.Series([lookup[i] for i in items]))[0]
+
+
+def cluster_bootstrap(data: Sequence[np.ndarray], statistic: Callable[..., np.ndarray], codes: np.ndarray,
+                      n_resamples: int = 10_000, seed: int = 0, level: float = 0.95) -> Interval:
+    """Percentile bootstrap CI of ``statistic(*data, axis=-1)`` when whole clusters of items are
+    resampled with replacement (``codes``: each item's cluster index). The arrays of ``data``
+    are 1-D over items and resampled together. With a single cluster there is nothing to
+    resample: the interval and its SE are NaN (the item sample says nothing beyond its one cluster)."""
+    data = tuple(np.asarray(d, float) for d in data)
+    k = int(codes.max()) + 1
+    if k < 2:
+        nan = float("nan")
+        return Interval(float(statistic(*data, axis=-1)), nan, nan, nan, level)
+    members = [np.flatnonzero(codes == c) for c in range(k)]
+    rng = np.random.default_rng(seed)
+    out = np.empty(int(n_resamples))
+    for r in range(int(n_resamples)):
+        idx = np.concatenate([members[c] for c in rng.integers(0, k, k)])
+        out[r] = float(statistic(*(d[idx] for d in data), axis=-1))
+    alpha = (1 - level) / 2
+    low, high = np.quantile(out, [alpha, 1 - alpha])
+    return Interval(float(statistic(*data, axis=-1)), float(low), float(high), float(out.std(ddof=1)), level)
+
+
+def cluster_sign_flip_p(differences: np.ndarray, codes: np.ndarray, n_resamples: int = 10_000, seed: int = 0,
+                        batch: int = 1000) -> float:
+    """Two-sided p of the mean paired difference when the signs of whole clusters are flipped
+    (the null: within each cluster the two models are exchangeable). ``differences`` are per
+    item (or per (item, seed) with ``codes`` repeated to match). Exact (every sign pattern) with
+    at most 16 clusters, else Monte Carlo with ``(hits + 1) / (n_resamples + 1)``."""
+    d = np.asarray(differences, float)
+    sums = np.bincount(codes, weights=d)
+    k = sums.size
+    observed = abs(sums.sum())
+    tol = 1e-12 * max(1.0, observed)
+    if not np.any(sums) or k < 2:  # one cluster: its two signs are equally extreme
+        return 1.0
+    if k <= 16:
+        signs = np.array(list(itertools.product((1.0, -1.0), repeat=k)))
+        return float(np.mean(np.abs(signs @ sums) >= observed - tol))
+    rng = np.random.default_rng(seed)
+    hits, done = 0, 0
+    while done < n_resamples:
+        m = min(batch, n_resamples - done)
+        signs = rng.choice((1.0, -1.0), size=(m, k))
+        hits += int(np.sum(np.abs(signs @ sums) >= observed - tol))
+        done += m
+    return float((hits + 1) / (n_resamples + 1))
 
 
 def _as_samples(values_or_items) -> tuple[np.ndarray, ...]:
@@ -326,8 +396,11 @@ def summarize_items(
     label_col: str = "label",
     seed_col: str = "seed",
     item_col: str = "item",
+    clusters=None,
 ) -> pd.DataFrame:
-    """Per model type: the metric's mean over seeds, its seed SE and a bootstrap CI over items.
+    """Per model type: the metric's mean over seeds, its seed SE and a bootstrap CI over items
+    (over whole clusters of items with ``clusters``, a mapping item -> cluster: see the module
+    docstring).
 
     The metric of a seed is the mean of ``measure`` over items (an accuracy for 0/1
     correctness) or, with ``target``, Pearson's r with ``target``. The CI resamples items (each
@@ -340,16 +413,20 @@ def summarize_items(
         x = sub.pivot(index=item_col, columns=seed_col, values=measure).dropna()
         seeds = list(x.columns)
         xm = x.to_numpy(float)
+        codes = cluster_codes(list(x.index), clusters)
         if target is None:
             per_seed = xm.mean(0)
-            ci = bootstrap_ci(xm.mean(1), mean, config.n_resamples, config.seed, config.level, config.batch)
+            data, stat = (xm.mean(1),), mean
         else:
             ym = sub.pivot(index=item_col, columns=seed_col, values=target).loc[x.index, seeds].to_numpy(float)
             per_seed = pearson_r(xm.T, ym.T)
-            cols = tuple(m[:, s] for s in range(len(seeds)) for m in (xm, ym))
-            ci = bootstrap_ci(cols, _mean_r(len(seeds)), config.n_resamples, config.seed, config.level, config.batch)
+            data, stat = tuple(m[:, s] for s in range(len(seeds)) for m in (xm, ym)), _mean_r(len(seeds))
+        ci = (bootstrap_ci(data, stat, config.n_resamples, config.seed, config.level, config.batch) if codes is None
+              else cluster_bootstrap(data, stat, codes, config.n_resamples, config.seed, config.level))
         n = len(seeds)
-        rows.append(dict(label=label, measure=measure, n_items=len(x), n_seeds=n, mean=float(per_seed.mean()),
+        rows.append(dict(label=label, measure=measure, n_items=len(x),
+                         n_clusters=len(x) if codes is None else int(codes.max()) + 1, n_seeds=n,
+                         mean=float(per_seed.mean()),
                          seed_se=float(per_seed.std(ddof=1) / np.sqrt(n)) if n > 1 else float("nan"),
                          ci_low=ci.low, ci_high=ci.high, item_se=ci.se))
     return pd.DataFrame(rows)
@@ -382,8 +459,14 @@ def compare_models(
     label_col: str = "label",
     seed_col: str = "seed",
     item_col: str = "item",
+    clusters=None,
 ) -> pd.DataFrame:
     """Compare every pair of model types on ``measure``, on the same items and seeds.
+
+    With ``clusters`` (a mapping item -> cluster: the book of a validation window, the story of
+    a word...), the interval resamples whole clusters and the items test flips (or, for
+    correlations, swaps) whole clusters, since items of one cluster are not independent; the
+    row's ``n_clusters`` says how many there were (= ``n_items`` without clusters).
 
     ``per_item`` has one row per (``label_col``, ``seed_col``, ``item_col``); only items present
     for every common seed of both models are used, and seeds are paired by value. The metric of
@@ -417,8 +500,9 @@ def compare_models(
     for k, (a, b) in enumerate(itertools.combinations(present, 2)):
         xa, xb, y, seeds, items = _paired_matrices(per_item, measure, target, a, b, label_col, seed_col, item_col)
         cfg = replace(config, seed=config.seed + k)  # independent, reproducible streams per pair
-        rows.append(_compare_pair(measure, a, b, xa, xb, y, seeds, cfg))
-    df = pd.DataFrame(rows, columns=[c for c in COMPARISON_COLUMNS if c not in ("p_items_holm", "verdict", "note")])
+        rows.append(_compare_pair(measure, a, b, xa, xb, y, seeds, cfg, cluster_codes(items, clusters)))
+    base = [c for c in COMPARISON_COLUMNS if c not in ("p_items_holm", "verdict", "note")]
+    df = pd.DataFrame(rows, columns=base + ["n_clusters"])
     df.attrs["higher_is_better"] = higher_is_better
     return apply_holm(df, config.alpha, higher_is_better)
 
@@ -499,20 +583,26 @@ def _paired_matrices(df, measure, target, a, b, label_col, seed_col, item_col):
     return xa, xb, y, seeds, list(items)
 
 
-def _compare_pair(measure, a, b, xa, xb, y, seeds, cfg: StatsConfig) -> dict:
+def _compare_pair(measure, a, b, xa, xb, y, seeds, cfg: StatsConfig, codes: np.ndarray | None = None) -> dict:
     n_items, n_seeds = xa.shape
     if y is None:  # mean over items per seed
         metric_a, metric_b = xa.mean(0), xb.mean(0)
         d_item = (xa - xb).mean(1)  # per-item difference, averaged over seeds
-        ci = bootstrap_ci(d_item, mean, cfg.n_resamples, cfg.seed, cfg.level, cfg.batch)
-        if np.isin(xa, (0, 1)).all() and np.isin(xb, (0, 1)).all():
-            p_items = mcnemar_exact(xa.ravel(), xb.ravel())
+        if codes is not None:
+            ci = cluster_bootstrap((d_item,), mean, codes, cfg.n_resamples, cfg.seed, cfg.level)
+            p_items = cluster_sign_flip_p((xa - xb).ravel(), np.repeat(codes, n_seeds), cfg.n_resamples, cfg.seed)
         else:
-            p_items = paired_permutation_test(xa.ravel(), xb.ravel(), cfg.n_resamples, cfg.seed)
+            ci = bootstrap_ci(d_item, mean, cfg.n_resamples, cfg.seed, cfg.level, cfg.batch)
+            if np.isin(xa, (0, 1)).all() and np.isin(xb, (0, 1)).all():
+                p_items = mcnemar_exact(xa.ravel(), xb.ravel())
+            else:
+                p_items = paired_permutation_test(xa.ravel(), xb.ravel(), cfg.n_resamples, cfg.seed)
     else:  # Pearson r over items per seed
         metric_a, metric_b = pearson_r(xa.T, y.T), pearson_r(xb.T, y.T)
-        ci = bootstrap_ci(_columns(xa, xb, y), _r_difference(n_seeds), cfg.n_resamples, cfg.seed, cfg.level, cfg.batch)
-        p_items = _correlation_permutation_p(xa, xb, y, cfg)
+        cols, stat = _columns(xa, xb, y), _r_difference(n_seeds)
+        ci = (bootstrap_ci(cols, stat, cfg.n_resamples, cfg.seed, cfg.level, cfg.batch) if codes is None
+              else cluster_bootstrap(cols, stat, codes, cfg.n_resamples, cfg.seed, cfg.level))
+        p_items = _correlation_permutation_p(xa, xb, y, cfg, codes)
     st = paired_seed_tests(metric_a, metric_b)
     return dict(
         measure=measure, a=a, b=b, n_items=n_items, n_seeds=n_seeds,
@@ -520,6 +610,7 @@ def _compare_pair(measure, a, b, xa, xb, y, seeds, cfg: StatsConfig) -> dict:
         ci_low=ci.low, ci_high=ci.high, p_items=p_items, p_seeds_t=st.p_t, p_seeds_perm=st.p_permutation,
         seeds_same_sign=st.same_sign,
         mde=mde_normal(ci.se, cfg.alpha, cfg.power), mde_seeds=mde_t(st.sd_difference, n_seeds, cfg.alpha, cfg.power),
+        n_clusters=n_items if codes is None else int(codes.max()) + 1,
     )
 
 
@@ -538,8 +629,9 @@ def _r_difference(n_seeds: int):
     return stat
 
 
-def _correlation_permutation_p(xa, xb, y, cfg: StatsConfig) -> float:
-    """Swap a's and b's predictor within random (item, seed) pairs; recompute mean r difference."""
+def _correlation_permutation_p(xa, xb, y, cfg: StatsConfig, codes: np.ndarray | None = None) -> float:
+    """Swap a's and b's predictor within random (item, seed) pairs -- or, with ``codes`` (each
+    item's cluster), within whole (cluster, seed) blocks; recompute the mean r difference."""
     observed = float(np.mean(pearson_r(xa.T, y.T) - pearson_r(xb.T, y.T)))
     if np.array_equal(xa, xb):
         return 1.0
@@ -548,7 +640,8 @@ def _correlation_permutation_p(xa, xb, y, cfg: StatsConfig) -> float:
     exceed, done = 0, 0
     while done < cfg.n_resamples:
         k = min(cfg.batch, cfg.n_resamples - done)
-        swap = rng.random((k, *xa.T.shape)) < 0.5
+        swap = (rng.random((k, *xa.T.shape)) < 0.5 if codes is None
+                else (rng.random((k, xa.shape[1], int(codes.max()) + 1)) < 0.5)[..., codes])
         pa = np.where(swap, xb.T[None], xa.T[None])
         pb = np.where(swap, xa.T[None], xb.T[None])
         null = np.mean(pearson_r(pa, yt) - pearson_r(pb, yt), axis=1)

@@ -48,7 +48,7 @@ def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=CLAIM_ME
     """Per-item outcomes of every final model: columns ``measure, label, init, seed, model, item,
     value`` (and ``target`` for correlations). The final model of a training folder is its
     highest evaluated iteration; models or tasks without a per-item table are left out."""
-    columns = ["measure", "label", "init", "seed", "model", "item", "value", "target"]
+    columns = ["measure", "label", "init", "seed", "model", "item", "value", "target", "cluster"]
     if results.empty:
         return pd.DataFrame(columns=columns)
     final = results.groupby("model")["iteration"].transform("max") == results["iteration"]
@@ -68,6 +68,9 @@ def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=CLAIM_ME
             part = pd.DataFrame({"measure": m.claim, "label": r.label, "init": r.init, "seed": int(r.seed),
                                  "model": r.model, "item": item, "value": t[m.item_column].to_numpy(float)})
             part["target"] = t[m.target].to_numpy(float) if m.target else np.nan
+            # the group of dependent items (a subject, a paradigm, a story); validation books are
+            # filled in by the export, which knows the corpus
+            part["cluster"] = t[m.cluster].astype(str).to_numpy() if m.cluster in t else np.nan
             parts.append(part.dropna(subset=["value"]))
     if not parts:
         return pd.DataFrame(columns=columns)
@@ -76,8 +79,9 @@ def item_outcomes(run_root: str | Path, results: pd.DataFrame, measures=CLAIM_ME
 
 def scorecard_frame(items: pd.DataFrame, measures=CLAIM_MEASURES) -> pd.DataFrame:
     """Per measure and model type: mean over seeds of the per-seed metric with a bootstrap CI
-    over items, and the paper's direction (for :func:`connectome_lib.plots.scorecard`). A
-    description of the trained models, not a test."""
+    over items (over whole clusters of dependent items where ``items`` names them: books,
+    stories, subjects, paradigms), and the paper's direction (for
+    :func:`connectome_lib.plots.scorecard`). A description of the trained models, not a test."""
     from .stats import summarize_items
 
     rows = []
@@ -85,11 +89,18 @@ def scorecard_frame(items: pd.DataFrame, measures=CLAIM_MEASURES) -> pd.DataFram
         sub = items[items["measure"] == m.claim]
         if sub.empty:
             continue
-        s = summarize_items(sub, "value", target="target" if m.target else None)
+        s = summarize_items(sub, "value", target="target" if m.target else None, clusters=_clusters(sub))
         s["measure"] = m.claim
         s["paper_direction"] = "higher" if m.higher_is_better else "lower"
         rows.append(s)
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame()
+
+
+def _clusters(items: pd.DataFrame) -> pd.Series | None:
+    """Item -> cluster of a per-item table whose every row names its cluster (else None)."""
+    if "cluster" not in items or items["cluster"].isna().any():
+        return None
+    return items.drop_duplicates("item").set_index("item")["cluster"]
 
 
 # ------------------------------------------------------------------------------ per-model values

@@ -124,9 +124,15 @@ def test_train_ablation_end_to_end(tiny_profile):
     ablation.evaluate_ablations(p, cfg, val, seeds=[0], variants=["random_lm_head"])
     assert ablation.ablation_results_path(p) == p.run_root / "ablations" / "evals" / "results.csv"
     items = ablation.ablation_items(p, seeds=[0], variants=["random_lm_head"])
-    assert list(items.columns) == ["model", "seed", "item", "loss"]
+    assert list(items.columns) == ["model", "seed", "item", "loss", "cluster"]
     assert items.groupby("model").size().to_dict() == {"connectome": 12, "random": 12, "random_lm_head": 12}
+    # each window's cluster is its validation book, as the per-book analysis reads it
+    from connectome_lib.effects import profile_window_books
+
+    books = profile_window_books(p, int(items["item"].max()) + 1)
+    assert (items["cluster"].to_numpy() == books[items["item"].to_numpy()]).all()
     tests = ablation.ablation_tests(items)
+    assert (tests["n_clusters"] == items["cluster"].nunique()).all()
     assert list(tests["a"]) == ["random", "random_lm_head"] and set(tests["b"]) == {"connectome"}
     mean = items.groupby("model")["loss"].mean()
     assert tests.set_index("a").loc["random_lm_head", "effect"] == pytest.approx(

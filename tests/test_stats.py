@@ -265,3 +265,52 @@ def test_config_validation():
         S.StatsConfig(alpha=0)
     with pytest.raises(ValueError, match="n_resamples"):
         S.StatsConfig(n_resamples=0)
+
+
+# ---------------------------------------------------------------- dependent items (clusters)
+def test_cluster_sign_flip_is_exact_with_few_clusters():
+    from connectome_lib.stats import cluster_sign_flip_p
+
+    # 4 clusters, all differences positive: only the all-+ and all-- patterns are as extreme
+    codes = np.repeat(np.arange(4), 5)
+    assert cluster_sign_flip_p(np.ones(20), codes) == pytest.approx(2 / 16)
+    # one cluster carries everything: flipping it alone reaches the observed sum half the time
+    d = np.zeros(20)
+    d[:5] = 1.0
+    assert cluster_sign_flip_p(d, codes) == pytest.approx(1.0)
+
+
+def test_clusters_widen_the_comparison_when_items_within_a_cluster_move_together():
+    from connectome_lib.stats import StatsConfig, compare_models
+
+    rng = np.random.default_rng(0)
+    n_clusters, per = 10, 30
+    shift = np.repeat(rng.normal(0, 0.5, n_clusters), per)  # a shared offset per cluster
+    rows = []
+    for seed in (0, 1):
+        noise = rng.normal(0, 0.05, n_clusters * per)
+        for label, x in (("A", 1.0 + shift + noise), ("B", 1.0 + noise)):
+            rows += [{"label": label, "seed": seed, "item": i, "v": float(v)} for i, v in enumerate(x)]
+    df = pd.DataFrame(rows)
+    clusters = pd.Series(np.repeat(np.arange(n_clusters), per), index=np.arange(n_clusters * per))
+    cfg = StatsConfig(n_resamples=2000)
+    flat = compare_models(df, "v", models=["A", "B"], config=cfg).iloc[0]
+    clustered = compare_models(df, "v", models=["A", "B"], config=cfg, clusters=clusters).iloc[0]
+    assert flat["n_clusters"] == n_clusters * per and clustered["n_clusters"] == n_clusters
+    assert clustered["effect"] == pytest.approx(flat["effect"])
+    width = lambda r: r["ci_high"] - r["ci_low"]  # noqa: E731
+    assert width(clustered) > 3 * width(flat)
+    assert clustered["p_items"] > flat["p_items"]
+
+
+def test_summarize_items_resamples_clusters():
+    from connectome_lib.stats import StatsConfig, summarize_items
+
+    rng = np.random.default_rng(1)
+    x = np.repeat(rng.normal(0, 1, 8), 25) + rng.normal(0, 0.1, 200)
+    df = pd.DataFrame({"label": "A", "seed": 0, "item": np.arange(200), "v": x})
+    cfg = StatsConfig(n_resamples=2000)
+    flat = summarize_items(df, "v", config=cfg).iloc[0]
+    clustered = summarize_items(df, "v", config=cfg, clusters=dict(zip(range(200), np.repeat(range(8), 25)))).iloc[0]
+    assert clustered["n_clusters"] == 8 and flat["n_clusters"] == 200
+    assert clustered["ci_high"] - clustered["ci_low"] > 3 * (flat["ci_high"] - flat["ci_low"])
