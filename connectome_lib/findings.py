@@ -241,7 +241,30 @@ def calibration_table(claims: pd.DataFrame, seeds_per_unit: int = 1, n_sim: int 
     rows = [{"Connectome units": a, "control units": b,
              "false-positive rate under the null": simulated_false_positive_rate(a, b, seeds_per_unit, n_sim=n_sim)}
             for a, b in designs]
-    return pd.DataFrame(rows).set_index(["Connectome units", "control units"])
+    out = pd.DataFrame(rows).set_index(["Connectome units", "control units"])
+    out.attrs["n_sim"] = n_sim
+    return out
+
+
+def calibration_markdown(table: pd.DataFrame | None, alpha: float = 0.05) -> str | None:
+    """What :func:`calibration_table` shows, in words: each design's simulated false-positive
+    rate against ``alpha``, judged with the simulations' own error (a rate within two binomial
+    standard errors of ``alpha`` is consistent with a calibrated test; above that, it is not)."""
+    if table is None or not len(table):
+        return None
+    n_sim = int(table.attrs.get("n_sim", 0)) or None
+    rates = table.iloc[:, 0]
+    se = (alpha * (1 - alpha) / n_sim) ** 0.5 if n_sim else float("nan")
+    over = rates[rates > alpha + 2 * se]
+    designs = ", ".join(f"{a} vs {b} units: {r:.3f}" for (a, b), r in rates.items())
+    head = (f"The same procedure on data simulated with no difference between the types (unit effects and seed "
+            f"noise of equal size), {n_sim} simulations per design of the claims table, rejects at these rates "
+            f"({designs}); with {n_sim} simulations a rate's standard error is about {se:.3f}. ")
+    if over.empty:
+        return head + (f"Every rate lies within two standard errors of {alpha:.0%} or below it: consistent with a test "
+                       f"that rejects a true null at most {alpha:.0%} of the time.")
+    return head + (f"**{len(over)} design(s) reject more often than {alpha:.0%} allows** "
+                   f"({', '.join(f'{a} vs {b}' for a, b in over.index)}): verdicts from them are not calibrated.")
 
 
 def lineage_losses(values: pd.DataFrame) -> pd.DataFrame | None:

@@ -228,3 +228,15 @@ def test_learning_gate_markdown_reads_the_exported_record(results_dir):
     d.provenance["learning_gate"] = rec
     text = findings.learning_gate_markdown(d)
     assert f"{nocon:.3f} nats/token" in text and "misses the gate" in text
+
+
+def test_calibration_markdown_judges_rates_with_the_simulation_error():
+    t = pd.DataFrame({"false-positive rate under the null": [0.0375, 0.0575]},
+                     index=pd.MultiIndex.from_tuples([(4, 4), (4, 8)], names=["Connectome units", "control units"]))
+    t.attrs["n_sim"] = 400
+    text = findings.calibration_markdown(t)
+    assert "4 vs 8 units: 0.058" in text and "standard error is about 0.011" in text
+    assert "consistent with a test that rejects a true null at most 5%" in text
+    t.iloc[1, 0] = 0.09  # beyond 0.05 + 2 x 0.011
+    assert "1 design(s) reject more often than 5% allows** (4 vs 8)" in findings.calibration_markdown(t)
+    assert findings.calibration_markdown(None) is None
