@@ -526,5 +526,5 @@ def learning_gate_markdown(data: FindingsData) -> str:
 def learning_gate_of(results_dir: str | Path) -> str:
     """:func:`learning_gate_markdown` of the results in ``results_dir``, or a line saying there are none."""
     if not (Path(results_dir) / "provenance.json").exists():
-        return f"No exported results at `{results_dir}`, so no learning gate to report."
+        return f"No exported `{Path(results_dir).name}` results here, so no learning gate to report."
     return learning_gate_markdown(load(results_dir))

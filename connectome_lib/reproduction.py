@@ -213,9 +213,11 @@ def book_markdown(profile: str | None = None) -> str:
     name = book_profile(profile)
     run_root = resolve_folders(load_profile(name)).run_root
     report = read_report(run_root)
+    # the page names the file by its place in the run folder, never by this machine's absolute path
+    where = f"`<runs>/{name}/{REPORT_FILE}`"
     if report is None:
-        return (f"This machine holds no re-run of the `{name}` profile ({run_root / REPORT_FILE} is absent). "
+        return (f"This machine holds no re-run of the `{name}` profile ({where} is absent). "
                 "After `bash scripts/reproduce.sh` it does, and this section shows its numbers beside "
                 "the committed ones.")
-    return (f"The report of this machine's run of the `{name}` profile ({run_root / REPORT_FILE}), "
+    return (f"The report of this machine's run of the `{name}` profile ({where}), "
             "against the committed `results/` (the repository's `HEAD`):\n\n" + report_markdown(report))

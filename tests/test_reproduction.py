@@ -97,3 +97,13 @@ def test_make_report_writes_nothing_without_committed_results(tmp_path):
     _summary().to_csv(root / "results" / "cpu" / "summary.csv", index=False)
     assert make_report(root, root / "results" / "cpu", tmp_path / "runs") is None
     assert reproduction.read_report(tmp_path / "runs") is None
+
+
+def test_book_markdown_names_no_absolute_path(tmp_path, monkeypatch):
+    monkeypatch.setenv("CONNECTOME_RUNS_DIR", str(tmp_path / "runs"))
+    text = reproduction.book_markdown("smoke")
+    assert "no re-run of the `smoke` profile" in text and str(tmp_path) not in text
+    report = compare(key_numbers(_summary(), _claims()), key_numbers(_summary(), _claims()))
+    reproduction.write_report(report, tmp_path / "runs" / "smoke")
+    text = reproduction.book_markdown("smoke")
+    assert "3 numbers: 3 identical." in text and str(tmp_path) not in text
