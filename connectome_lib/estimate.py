@@ -156,7 +156,9 @@ def _numel(shape: tuple[int, ...]) -> int:
     return math.prod(shape)
 
 
-def _n_params(model: ModelSize) -> int:
+def parameter_count(model: ModelSize) -> int:
+    """Every parameter of the model of this size (:func:`parameter_shapes`; its test checks them
+    against a built model)."""
     return sum(_numel(s) for s in parameter_shapes(model).values())
 
 
@@ -243,7 +245,7 @@ def _per_gpu(cfg: TrainConfig, gpus: int) -> tuple[str, list[str]]:
 
 # ------------------------------------------------------------------------------ one training step
 def _train_memory(model: ModelSize, cfg: TrainConfig, gpu: str, gpus: int, masked_weights: int) -> int:
-    p = _n_params(model)
+    p = parameter_count(model)
     states = 4 * p + 4 * p + _optimizer_state_bytes(model, cfg) + 5 * masked_weights + (4 * p if gpus > 1 else 0)
     half = _half_precision(cfg, gpu)
     tokens = cfg.batch_size * model.block_size
@@ -255,7 +257,7 @@ def _train_memory(model: ModelSize, cfg: TrainConfig, gpu: str, gpus: int, maske
 
 def _state_bytes(model: ModelSize, cfg: TrainConfig) -> int:
     """One resumable training state on disk: weights + optimiser states."""
-    return 4 * _n_params(model) + _optimizer_state_bytes(model, cfg)
+    return 4 * parameter_count(model) + _optimizer_state_bytes(model, cfg)
 
 
 def _transient_states(cfg: TrainConfig) -> int:
@@ -274,8 +276,14 @@ def _model_folders(cfg: TrainConfig) -> int:
     return 1 + len(checkpoint_iterations(cfg))
 
 
+def training_tokens(iters: int, batch_size: int, grad_accum: int, block_size: int) -> int:
+    """The tokens one training run reads: iterations x batch x accumulation x context (per process
+    count of one; the one formula of every table that states it)."""
+    return iters * batch_size * grad_accum * block_size
+
+
 def _tokens_per_model(model: ModelSize, cfg: TrainConfig) -> int:
-    return cfg.iters * cfg.batch_size * cfg.grad_accum * model.block_size
+    return training_tokens(cfg.iters, cfg.batch_size, cfg.grad_accum, model.block_size)
 
 
 def _training_stage(name: str, profile: Profile, cfg: TrainConfig, n_models: int, masked_weights: int,
@@ -283,7 +291,7 @@ def _training_stage(name: str, profile: Profile, cfg: TrainConfig, n_models: int
     m = profile.model
     tokens = n_models * _tokens_per_model(m, cfg)
     flops = tokens * train_flops_per_token(m)
-    kept = n_models * _model_folders(cfg) * 4 * _n_params(m) + extra_kept
+    kept = n_models * _model_folders(cfg) * 4 * parameter_count(m) + extra_kept
     transient = _transient_states(cfg) * _state_bytes(m, cfg) if n_models else 0
     per_gpu, notes = _per_gpu(cfg, gpus)
     return StageEstimate(name, n_models, tokens, flops, flops / _flops_per_second(gpus, gpu, mfu),
@@ -300,7 +308,7 @@ def _outer(profile: Profile, gpus: int, gpu: str, mfu: float) -> StageEstimate:
     cmask = sum(math.ceil(covered / 8) + 2 * math.ceil(covered * (1 - ev.prune_fraction) ** (g + 1) / 8)
                 for g in range(ev.generations))
     final_copy = math.ceil(covered / 8) + 2 * math.ceil(covered * (1 - ev.prune_fraction) ** ev.generations / 8)
-    rewind = 4 * _n_params(m) if ev.reset == "rewind" else 0
+    rewind = 4 * parameter_count(m) if ev.reset == "rewind" else 0
     extra = ev.lineages * (cmask + final_copy + rewind)
     return _training_stage("outer loop", profile, ev.train, n, masked, extra, gpus, gpu, mfu)
 
@@ -408,7 +416,7 @@ def _evaluations(profile: Profile, gpus: int, gpu: str, mfu: float) -> StageEsti
         rows += scored * ppl[3]
     e = profile.evals
     batch_ctx = e.batch_size * m.block_size
-    memory = 4 * _n_params(m) + batch_ctx * (10 * m.vocab_size + 24 * m.n_embd)
+    memory = 4 * parameter_count(m) + batch_ctx * (10 * m.vocab_size + 24 * m.n_embd)
     notes = []
     if profile.data.val_max_tokens is None:
         notes.append("data.val_max_tokens is null: the validation-loss windows are not counted")
@@ -519,7 +527,7 @@ def estimate_notes(profile: Profile | str, gpus: int = 1, gpu: str | None = None
                 f"(an assumed MFU); training data parallel with ideal scaling, evaluations on one GPU")
     notes = [
         f"model {m.n_layer} x {m.n_embd}, context {m.block_size}, vocabulary {m.vocab_size}: "
-        f"{human_count(_n_params(m))} parameters, N = {human_count(matmul_params(m))} in matmuls (all but wte)",
+        f"{human_count(parameter_count(m))} parameters, N = {human_count(matmul_params(m))} in matmuls (all but wte)",
         "FLOPs per training token = 6 N + 12 n_layer n_embd block_size; per forward (evaluation) token "
         "2 N + 4 n_layer n_embd T; pruned weights cost dense FLOPs",
         "time " + rate,

@@ -54,6 +54,11 @@ RESULT_FILES = {
 }
 
 
+#: columns read back with a fixed type: a cluster is a label (a book index, a subject, a paradigm),
+#: never a number, so one column holding both reads the same whatever its first rows hold
+READ_DTYPES: dict[str, dict[str, type]] = {"items.csv.gz": {"cluster": str}}
+
+
 def _git_commit(root: str | Path) -> str:
     """The short commit hash of the repository at ``root`` ("" when git cannot tell)."""
     try:
@@ -70,12 +75,14 @@ def export_results(ctx) -> Path:
     res = eval_results(ctx.run_root)
     units = model_units(ctx.run_root)
     res = res.merge(units[["model", "lineage", "unit"]], on="model", how="left") if len(res) else res
-    items = _with_books(ctx.profile, item_outcomes(ctx.run_root, res))
+    items = item_outcomes(ctx.run_root, res)
+    books = _window_books(ctx.profile, items)
+    items = _with_books(items, books)
     values = model_values(res, units)
     summary = final_summary(res)
     degenerate = summary[summary["metric"] == "degenerate"] if len(summary) else None
     curves = training_curves(ctx.run_root)
-    losses = _book_losses(ctx.profile, items, units)
+    losses = _book_losses(ctx.profile, items, units, books)
     tables = {
         "items.csv.gz": items,
         "units.csv": units,
@@ -144,24 +151,30 @@ def learning_gate_record(summary: pd.DataFrame, val_tokens) -> dict:
             "gap": gate["gap"] if gate["met"] is not None else None, "gate": gate["gate"], "met": gate["met"]}
 
 
-def _with_books(profile, items: pd.DataFrame) -> pd.DataFrame:
-    """``items`` with the validation book of every validation-loss window as its ``cluster``."""
+def _window_books(profile, items: pd.DataFrame):
+    """The validation book of every validation-loss window in ``items`` (None without any)."""
     v = items["measure"] == "validation loss"
-    if v.any():
-        books = effects.profile_window_books(profile, int(items.loc[v, "item"].astype(int).max()) + 1)
-        items = items.assign(cluster=items["cluster"].astype(object))
-        items.loc[v, "cluster"] = books[items.loc[v, "item"].astype(int).to_numpy()].astype(str)
+    return effects.profile_window_books(profile, int(items.loc[v, "item"].astype(int).max()) + 1) if v.any() else None
+
+
+def _with_books(items: pd.DataFrame, books) -> pd.DataFrame:
+    """``items`` with the validation book of every validation-loss window as its ``cluster``."""
+    if books is None:
+        return items
+    v = items["measure"] == "validation loss"
+    items = items.assign(cluster=items["cluster"].astype(object))
+    items.loc[v, "cluster"] = books[items.loc[v, "item"].astype(int).to_numpy()].astype(str)
     return items
 
 
-def _book_losses(profile, items: pd.DataFrame, units: pd.DataFrame) -> pd.DataFrame:
-    """:func:`connectome_lib.effects.book_losses` for the run's validation corpus."""
+def _book_losses(profile, items: pd.DataFrame, units: pd.DataFrame, books) -> pd.DataFrame:
+    """:func:`connectome_lib.effects.book_losses` for the run's validation corpus (``books``:
+    :func:`_window_books`)."""
     from .data import book_table
 
     v = items[items["measure"] == "validation loss"]
     if v.empty:
         return pd.DataFrame()
-    books = effects.profile_window_books(profile, int(v["item"].astype(int).max()) + 1)
     titles = book_table("val", profile.data).set_index("index")["title"].to_dict()
     return effects.book_losses(v, units, books, titles)
 
@@ -196,7 +209,7 @@ def load_results(results_dir: str | Path) -> dict[str, pd.DataFrame | dict]:
         if name.endswith((".csv", ".csv.gz")):
             key = name.split(".", 1)[0]
             try:
-                out[key] = pd.read_csv(d / name) if (d / name).exists() else pd.DataFrame()
+                out[key] = pd.read_csv(d / name, dtype=READ_DTYPES.get(name)) if (d / name).exists() else pd.DataFrame()
             except pd.errors.EmptyDataError:
                 out[key] = pd.DataFrame()
     out["provenance"] = json.loads((d / "provenance.json").read_text())

@@ -443,50 +443,34 @@ def final_numbers(summary: pd.DataFrame, measures=FINAL_MEASURES) -> pd.DataFram
 
 
 # ------------------------------------------------------------------------------ page one
-def _count(n: float) -> str:
-    """A token or parameter count for prose: 3,276,800 -> "3.28M", 229,376 -> "229k"."""
-    if n >= 1e9:
-        return f"{n / 1e9:.3g}B"
-    if n >= 1e6:
-        return f"{n / 1e6:.3g}M"
-    if n >= 1e3:
-        return f"{n / 1e3:.3g}k"
-    return f"{n:g}"
-
-
-def parameter_count(model_config: dict) -> int:
-    """The parameter count of the GPT a profile's ``model`` section describes (built on the meta
-    device: no memory is allocated, so the paper's size costs nothing)."""
-    import torch
-
-    from .config import ModelSize
-    from .model import ConnectomeGPTForCausalLM, count_parameters
-
-    with torch.device("meta"):
-        return count_parameters(ConnectomeGPTForCausalLM(ModelSize(**model_config).to_hf_config()))
-
-
 def run_description(prov: dict) -> str:
     """What a run trained, in one paragraph generated from its recorded profile: model size,
     lineages and generations with their tokens, inner-loop tokens and models per type."""
+    from .config import ModelSize
+    from .estimate import human_count, parameter_count, training_tokens
+
     cfg = prov["config"]
     m, ev, dv = cfg["model"], cfg["evolve"], cfg["develop"]
-    per_iter = lambda t: t["iters"] * t["batch_size"] * t["grad_accum"] * m["block_size"]  # noqa: E731
+
+    def per_iter(t: dict) -> int:
+        return training_tokens(t["iters"], t["batch_size"], t["grad_accum"], m["block_size"])
+
     lineages = prov.get("lineages") or {"c0": ev["train"]["seed"]}
     seeds = ("seeds " if len(lineages) > 1 else "seed ") + ", ".join(str(s) for s in lineages.values())
     k, n = len(lineages), len(dv["seeds"])
     per_lineage = "one per lineage" if n == k else f"on {k} lineage{'s' if k > 1 else ''}"
     inner = dv["train"]
     unique = cfg["data"].get("inner_max_tokens")
-    passes = (f" ({per_iter(inner) / unique:.3g} passes over an inner corpus of {_count(unique)} tokens)"
+    passes = (f" ({per_iter(inner) / unique:.3g} passes over an inner corpus of {human_count(unique)} tokens)"
               if unique else "")
     dense = dv.get("dense_seeds") or dv["seeds"]
     inherit = [LABELS_BY_INIT[i] for i in dv["inits"] if i != "dense"]
-    return (f"A GPT of {m['n_layer']} layers × {m['n_embd']} ({_count(parameter_count(m))} parameters, context "
+    params = human_count(parameter_count(ModelSize(**m)))
+    return (f"A GPT of {m['n_layer']} layers × {m['n_embd']} ({params} parameters, context "
             f"{m['block_size']}, vocabulary {m['vocab_size']:,}). Outer loop: {len(lineages)} independent "
             f"lineage{'s' if k > 1 else ''} ({seeds}) × {ev['generations']} generations of "
-            f"{_count(per_iter(ev['train']))} fresh tokens. Inner loop: {_count(per_iter(inner))} tokens per model"
-            f"{passes}; {', '.join(inherit)}: {n} model{'s' if n > 1 else ''} each ({per_lineage}), "
+            f"{human_count(per_iter(ev['train']))} fresh tokens. Inner loop: {human_count(per_iter(inner))} tokens "
+            f"per model{passes}; {', '.join(inherit)}: {n} model{'s' if n > 1 else ''} each ({per_lineage}), "
             f"NoConnectome: {len(dense)} seeds.")
 
 

@@ -6,12 +6,11 @@ from __future__ import annotations
 import pandas as pd
 
 from .config import Profile, available_profiles, load_profile
-from .findings import _count, parameter_count
+from .estimate import human_count, parameter_count, training_tokens
 
 
 def _tokens_per_model(profile: Profile, train) -> int:
-    """Training tokens of one run: iterations x batch x accumulation x context."""
-    return train.iters * train.batch_size * train.grad_accum * profile.model.block_size
+    return training_tokens(train.iters, train.batch_size, train.grad_accum, profile.model.block_size)
 
 
 def _evaluation(profile: Profile) -> str:
@@ -38,11 +37,11 @@ def profile_row(profile: Profile) -> dict[str, str]:
     return {
         "profile": f"`{profile.name}`",
         "model (layers × width, context, vocabulary)": f"{m.n_layer} × {m.n_embd}, {m.block_size:,}, {vocab}",
-        "parameters": _count(parameter_count(profile.to_dict()["model"])),
+        "parameters": human_count(parameter_count(profile.model)),
         "outer loop": f"{k} lineage{'s' if k > 1 else ''} × {ev.generations} generations × {ev.train.iters:,} "
-                      f"iterations, {_count(_tokens_per_model(profile, ev.train))} fresh tokens each",
-        "inner loop, per model": f"{dv.train.iters:,} iterations, {_count(inner)} tokens"
-                                 + (f" ({inner / unique:.3g} passes over {_count(unique)})" if unique else ""),
+                      f"iterations, {human_count(_tokens_per_model(profile, ev.train))} fresh tokens each",
+        "inner loop, per model": f"{dv.train.iters:,} iterations, {human_count(inner)} tokens"
+                                 + (f" ({inner / unique:.3g} passes over {human_count(unique)})" if unique else ""),
         "models per type": f"{len(dv.seeds)} (NoConnectome {len(dense)})",
         "evaluation": _evaluation(profile),
     }

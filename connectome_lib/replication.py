@@ -27,7 +27,7 @@ The procedure here, for one measure and two model types ``a`` and ``b``:
    returns its rejection rate, which the tests require to be at most 5 %.
 
 Item-level descriptions of one model pair stay available in :mod:`connectome_lib.stats`; where
-items are dependent they are resampled in clusters (:func:`cluster_bootstrap_ci`: validation
+items are dependent they are resampled in clusters (:func:`connectome_lib.stats.cluster_bootstrap`: validation
 windows by book, Natural Stories words by story, MMLU questions by subject, BLiMP pairs by
 paradigm).
 """
@@ -37,7 +37,7 @@ from __future__ import annotations
 import itertools
 import math
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -224,25 +224,3 @@ def simulated_false_positive_rate(n_units_a: int, n_units_b: int, seeds_per_unit
         if compare_types(units, "a", "b", alpha=alpha, seed=k).p <= alpha:
             rejections += 1
     return rejections / n_sim
-
-
-# ------------------------------------------------------------------------------ dependent items
-def cluster_bootstrap_ci(values: np.ndarray, clusters: np.ndarray, statistic: Callable[[np.ndarray], float] = np.mean,
-                         n_resamples: int = N_RESAMPLES, level: float = 0.95, seed: int = 0) -> tuple[float, float]:
-    """Percentile interval of ``statistic`` over ``values`` when whole clusters (books, stories,
-    subjects, paradigms) are resampled with replacement, so that dependence within a cluster
-    widens the interval as it should. Needs at least 2 clusters."""
-    values, clusters = np.asarray(values), np.asarray(clusters)
-    if values.shape[0] != clusters.shape[0]:
-        raise ValueError("values and clusters must have the same length")
-    ids, inverse = np.unique(clusters, return_inverse=True)
-    if ids.size < 2:
-        raise ValueError("a cluster bootstrap needs at least 2 clusters")
-    members = [np.flatnonzero(inverse == i) for i in range(ids.size)]
-    rng = np.random.default_rng(seed)
-    out = np.empty(n_resamples)
-    for r in range(n_resamples):
-        pick = rng.integers(0, ids.size, ids.size)
-        out[r] = statistic(values[np.concatenate([members[i] for i in pick])])
-    lo, hi = np.quantile(out, [(1 - level) / 2, 1 - (1 - level) / 2])
-    return float(lo), float(hi)

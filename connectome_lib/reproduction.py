@@ -140,19 +140,12 @@ def committed_key_numbers(root: str | Path, results_dir: str | Path, ref: str = 
 
 
 def current_key_numbers(results_dir: str | Path) -> pd.DataFrame:
-    """:func:`key_numbers` of the exported results in ``results_dir``."""
-    d = Path(results_dir)
-    if not (d / "summary.csv").exists():
-        raise FileNotFoundError(f"{d / 'summary.csv'}: no exported results; run the pipeline for this profile first")
+    """:func:`key_numbers` of the exported results in ``results_dir``
+    (:func:`connectome_lib.export.load_results`, which refuses an incomplete folder)."""
+    from .export import load_results
 
-    def read(name: str) -> pd.DataFrame:
-        p = d / name
-        try:
-            return pd.read_csv(p) if p.exists() else pd.DataFrame()
-        except pd.errors.EmptyDataError:
-            return pd.DataFrame()
-
-    return key_numbers(read("summary.csv"), read("claims.csv"))
+    res = load_results(results_dir)
+    return key_numbers(res["summary"], res["claims"])
 
 
 def write_report(report: pd.DataFrame, run_root: str | Path) -> Path:

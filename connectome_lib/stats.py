@@ -156,14 +156,13 @@ def cluster_codes(items: Sequence, clusters) -> np.ndarray | None:
 def cluster_bootstrap(data: Sequence[np.ndarray], statistic: Callable[..., np.ndarray], codes: np.ndarray,
                       n_resamples: int = 10_000, seed: int = 0, level: float = 0.95) -> Interval:
     """Percentile bootstrap CI of ``statistic(*data, axis=-1)`` when whole clusters of items are
-    resampled with replacement (``codes``: each item's cluster index). The arrays of ``data``
-    are 1-D over items and resampled together. With a single cluster there is nothing to
-    resample: the interval and its SE are NaN (the item sample says nothing beyond its one cluster)."""
+    resampled with replacement (``codes``: each item's cluster index), so that dependence within a
+    cluster widens the interval as it should. The arrays of ``data`` are 1-D over items and
+    resampled together. Needs at least 2 clusters."""
     data = tuple(np.asarray(d, float) for d in data)
     k = int(codes.max()) + 1
     if k < 2:
-        nan = float("nan")
-        return Interval(float(statistic(*data, axis=-1)), nan, nan, nan, level)
+        raise ValueError("a cluster bootstrap needs at least 2 clusters")
     members = [np.flatnonzero(codes == c) for c in range(k)]
     rng = np.random.default_rng(seed)
     out = np.empty(int(n_resamples))
@@ -173,6 +172,19 @@ def cluster_bootstrap(data: Sequence[np.ndarray], statistic: Callable[..., np.nd
     alpha = (1 - level) / 2
     low, high = np.quantile(out, [alpha, 1 - alpha])
     return Interval(float(statistic(*data, axis=-1)), float(low), float(high), float(out.std(ddof=1)), level)
+
+
+def item_interval(data: Sequence[np.ndarray], statistic: Callable[..., np.ndarray], codes: np.ndarray | None,
+                  config: "StatsConfig") -> Interval:
+    """The interval over items of every description here: :func:`bootstrap_ci` over items
+    (``codes`` None), :func:`cluster_bootstrap` over clusters, or -- with a single cluster, where
+    there is nothing to resample -- a NaN interval (the items say nothing beyond their one cluster)."""
+    if codes is None:
+        return bootstrap_ci(tuple(data), statistic, config.n_resamples, config.seed, config.level, config.batch)
+    if int(codes.max()) < 1:
+        nan = float("nan")
+        return Interval(float(statistic(*(np.asarray(d, float) for d in data), axis=-1)), nan, nan, nan, config.level)
+    return cluster_bootstrap(data, statistic, codes, config.n_resamples, config.seed, config.level)
 
 
 def cluster_sign_flip_p(differences: np.ndarray, codes: np.ndarray, n_resamples: int = 10_000, seed: int = 0,
@@ -421,8 +433,7 @@ def summarize_items(
             ym = sub.pivot(index=item_col, columns=seed_col, values=target).loc[x.index, seeds].to_numpy(float)
             per_seed = pearson_r(xm.T, ym.T)
             data, stat = tuple(m[:, s] for s in range(len(seeds)) for m in (xm, ym)), _mean_r(len(seeds))
-        ci = (bootstrap_ci(data, stat, config.n_resamples, config.seed, config.level, config.batch) if codes is None
-              else cluster_bootstrap(data, stat, codes, config.n_resamples, config.seed, config.level))
+        ci = item_interval(data, stat, codes, config)
         n = len(seeds)
         rows.append(dict(label=label, measure=measure, n_items=len(x),
                          n_clusters=len(x) if codes is None else int(codes.max()) + 1, n_seeds=n,
@@ -588,20 +599,16 @@ def _compare_pair(measure, a, b, xa, xb, y, seeds, cfg: StatsConfig, codes: np.n
     if y is None:  # mean over items per seed
         metric_a, metric_b = xa.mean(0), xb.mean(0)
         d_item = (xa - xb).mean(1)  # per-item difference, averaged over seeds
+        ci = item_interval((d_item,), mean, codes, cfg)
         if codes is not None:
-            ci = cluster_bootstrap((d_item,), mean, codes, cfg.n_resamples, cfg.seed, cfg.level)
             p_items = cluster_sign_flip_p((xa - xb).ravel(), np.repeat(codes, n_seeds), cfg.n_resamples, cfg.seed)
+        elif np.isin(xa, (0, 1)).all() and np.isin(xb, (0, 1)).all():
+            p_items = mcnemar_exact(xa.ravel(), xb.ravel())
         else:
-            ci = bootstrap_ci(d_item, mean, cfg.n_resamples, cfg.seed, cfg.level, cfg.batch)
-            if np.isin(xa, (0, 1)).all() and np.isin(xb, (0, 1)).all():
-                p_items = mcnemar_exact(xa.ravel(), xb.ravel())
-            else:
-                p_items = paired_permutation_test(xa.ravel(), xb.ravel(), cfg.n_resamples, cfg.seed)
+            p_items = paired_permutation_test(xa.ravel(), xb.ravel(), cfg.n_resamples, cfg.seed)
     else:  # Pearson r over items per seed
         metric_a, metric_b = pearson_r(xa.T, y.T), pearson_r(xb.T, y.T)
-        cols, stat = _columns(xa, xb, y), _r_difference(n_seeds)
-        ci = (bootstrap_ci(cols, stat, cfg.n_resamples, cfg.seed, cfg.level, cfg.batch) if codes is None
-              else cluster_bootstrap(cols, stat, codes, cfg.n_resamples, cfg.seed, cfg.level))
+        ci = item_interval(_columns(xa, xb, y), _r_difference(n_seeds), codes, cfg)
         p_items = _correlation_permutation_p(xa, xb, y, cfg, codes)
     st = paired_seed_tests(metric_a, metric_b)
     return dict(

@@ -209,11 +209,12 @@ def test_at_a_glance_is_generated_from_the_results(results_dir):
 
 def test_parameter_count_matches_a_built_model():
     from connectome_lib.config import load_profile
+    from connectome_lib.estimate import parameter_count
     from connectome_lib.model import count_parameters
     from connectome_lib.stages import build_model
 
     p = load_profile("smoke")
-    assert findings.parameter_count(p.to_dict()["model"]) == count_parameters(build_model(p, 0))
+    assert parameter_count(p.model) == count_parameters(build_model(p, 0))
 
 
 def test_learning_gate_markdown_reads_the_exported_record(results_dir):

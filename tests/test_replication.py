@@ -85,9 +85,11 @@ def test_cluster_bootstrap_widens_with_dependence_within_clusters():
     rng = np.random.default_rng(0)
     clusters = np.repeat(np.arange(10), 100)
     values = rng.normal(0, 1, 10)[clusters] + rng.normal(0, 0.1, clusters.size)  # strong cluster effects
-    lo, hi = rep.cluster_bootstrap_ci(values, clusters, n_resamples=2000)
-    ilo, ihi = rep.cluster_bootstrap_ci(values, np.arange(values.size), n_resamples=2000)  # items as if iid
-    assert (hi - lo) > 5 * (ihi - ilo)
-    assert lo < values.mean() < hi
+    from connectome_lib.stats import cluster_bootstrap, mean
+
+    ci = cluster_bootstrap((values,), mean, clusters, n_resamples=2000)
+    iid = cluster_bootstrap((values,), mean, np.arange(values.size), n_resamples=2000)  # items as if iid
+    assert (ci.high - ci.low) > 5 * (iid.high - iid.low)
+    assert ci.low < values.mean() < ci.high
     with pytest.raises(ValueError, match="2 clusters"):
-        rep.cluster_bootstrap_ci(values, np.zeros_like(clusters))
+        cluster_bootstrap((values,), mean, np.zeros_like(clusters))

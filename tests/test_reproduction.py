@@ -71,6 +71,7 @@ def test_make_report_compares_the_working_copy_with_the_commit(tmp_path):
     res.mkdir(parents=True)
     _summary().to_csv(res / "summary.csv", index=False)
     _claims().to_csv(res / "claims.csv", index=False)
+    (res / "provenance.json").write_text("{}")  # what marks an exported folder as complete
     _git(root, "init", "-q")
     _git(root, "add", ".")
     _git(root, "commit", "-q", "-m", "results")
