@@ -152,7 +152,8 @@ def train_ablation(profile: Profile, variant: str | AblationVariant, seed: int, 
             load_corpus_tokens("val", profile.data, progress=progress), profile_tokenizer(profile.data, progress=False),
             desc=f"ablation {v.name} s{seed}", masks=hybrid.masks, record={"variant": v.name, "seed": int(seed)},
             run_record={"take_random": sorted(v.take_random), "profile": profile.name, "iters": cfg.train.iters,
-                        "density": hybrid.density(), "connectome_sha256": step.settings["connectome_sha256"]})
+                        "density": hybrid.density(), "connectome_sha256": step.settings["connectome_sha256"]},
+            keep_checkpoints=profile.ablations.keep_checkpoints)
 
     run_training_step(step, build, fresh=fresh, progress=progress)
     return step.folder

@@ -191,6 +191,28 @@ def _report_args(p: argparse.ArgumentParser) -> None:
                    help="the commit whose results/<profile>/ are the reference (default: HEAD)")
 
 
+def _cmd_timings(args) -> int:
+    """``connectome timings``: the run's measured wall times into ``results/<profile>/timings.json``
+    (:mod:`connectome_lib.timings`)."""
+    from . import timings
+    from .export import _git_commit
+    from .paths import project_root
+
+    r = resolved_profile(args)
+    record = timings.collect(r.run_root, args.command_line or f"connectome pipeline --profile {r.profile.name}",
+                             _git_commit(project_root()), args.total_seconds, args.note)
+    print(f"timings: {timings.write(r.results_dir, record)}")
+    return 0
+
+
+def _timings_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--results-dir", help="the folder of exported results, as for the pipeline "
+                   "(default: $CONNECTOME_RESULTS_DIR, else results/); written to its <profile>/timings.json")
+    p.add_argument("--total-seconds", type=float, help="the whole command's wall time (set-up included)")
+    p.add_argument("--command-line", help="the command that ran (default: connectome pipeline --profile P)")
+    p.add_argument("--note", help="a sentence about the run's conditions (e.g. other work on the same cores)")
+
+
 def _cmd_estimate(args) -> int:
     from .estimate import cmd_estimate
 
@@ -299,6 +321,8 @@ COMMANDS: list[Command] = [
     Command("pipeline", register=_register_pipeline),
     Command("convert", register=_register_convert),
     Command("push", register=_register_push),
+    Command("timings", "write the run's measured wall times (stages, training steps) beside its exported "
+            "results", _cmd_timings, add_args=_timings_args),
     Command("report", "compare this run's exported results with the committed ones: identical, reproduced "
             "(within the seed spread) or differs", _cmd_report, add_args=_report_args),
 ]

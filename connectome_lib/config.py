@@ -183,6 +183,11 @@ class TrainConfig:
     save_state_every: int = 100
     sampling: str = "sequential"
 
+    def without_checkpoints(self) -> "TrainConfig":
+        """The same training, saving no intermediate checkpoints (only the final model): for
+        models whose evaluations read the final model alone."""
+        return dataclasses.replace(self, checkpoint_every=0, checkpoint_iters=[])
+
     def check(self, where: str = "train") -> None:
         if self.sampling not in ("sequential", "shuffled", "random"):
             raise ConfigError(f"{where}.sampling must be 'sequential', 'shuffled' or 'random', got {self.sampling!r}")
@@ -317,11 +322,15 @@ class AblationConfig:
     """The per-component ablation stage (:mod:`connectome_lib.ablation`): Connectome models whose
     mask and signs in some components come from the random control, all from the connectome of
     lineage ``lineage``. ``seeds`` ``None`` = the inner loop's seeds of that lineage;
-    ``variants`` ``None`` = all six."""
+    ``variants`` ``None`` = all six. ``keep_checkpoints``: whether an ablation model keeps its
+    intermediate checkpoints (``checkpoints/iter_*``); the ablation stage evaluates the final
+    models only, so by default they are not written (the training, and so the final model, is
+    the same either way: not part of any fingerprint)."""
 
     seeds: list[int] | None = None
     variants: list[str] | None = None
     lineage: int = 0
+    keep_checkpoints: bool = False
 
     def check(self, where: str = "ablations") -> None:
         bad = [v for v in self.variants or [] if v not in ABLATIONS_BY_NAME]

@@ -140,8 +140,9 @@ def gap_over_training(curves: pd.DataFrame, paper: pd.DataFrame | None = None) -
 
 
 # ------------------------------------------------------------------------------ in tokens
-def tokens_to_target(curves: pd.DataFrame, target_label: str = "NoConnectome") -> pd.DataFrame:
-    """The tokens each Connectome lineage needs to reach ``target_label``'s final validation loss.
+def tokens_to_target(curves: pd.DataFrame, target_label: str = "NoConnectome", label: str = CONNECTOME) -> pd.DataFrame:
+    """The tokens each unit of ``label`` (by default each Connectome lineage) needs to reach
+    ``target_label``'s final validation loss.
 
     ``curves``: the inner-loop learning curves (:func:`connectome_lib.readers.training_curves`,
     columns ``label, unit, iteration, tokens, val_loss``). The target is the mean over
@@ -151,11 +152,11 @@ def tokens_to_target(curves: pd.DataFrame, target_label: str = "NoConnectome") -
     ``tokens``, ``fraction`` (of the inner loop's tokens) and a last row ``unit = "mean"`` with
     the mean fraction and its t interval over lineages (NaN if any lineage misses the target)."""
     c = curves.dropna(subset=["val_loss"])
-    if c.empty or target_label not in set(c["label"]) or CONNECTOME not in set(c["label"]):
+    if c.empty or target_label not in set(c["label"]) or label not in set(c["label"]):
         return pd.DataFrame(columns=["unit", "tokens", "fraction", "ci_low", "ci_high", "target"])
     last = c.groupby(["label", "unit"])["iteration"].transform("max") == c["iteration"]
     target = float(c[last & (c["label"] == target_label)].groupby("unit")["val_loss"].mean().mean())
-    own = c[c["label"] == CONNECTOME].groupby(["unit", "iteration"], as_index=False)[["tokens", "val_loss"]].mean()
+    own = c[c["label"] == label].groupby(["unit", "iteration"], as_index=False)[["tokens", "val_loss"]].mean()
     rows = []
     for unit, g in own.groupby("unit"):
         g = g.sort_values("tokens")
@@ -174,3 +175,13 @@ def tokens_to_target(curves: pd.DataFrame, target_label: str = "NoConnectome") -
     out = pd.concat([out, pd.DataFrame([{"unit": "mean", "tokens": math.nan, "fraction": m, "ci_low": lo,
                                          "ci_high": hi}])], ignore_index=True)
     return out.assign(target=target)
+
+
+def tokens_to_target_by_type(curves: pd.DataFrame, target_label: str = "NoConnectome") -> pd.DataFrame:
+    """:func:`tokens_to_target` for every model type of ``curves`` (``target_label`` included:
+    its own units reach their mean final loss only near the end), with a ``label`` column."""
+    tables = [tokens_to_target(curves, target_label, label).assign(label=label)
+              for label in dict.fromkeys(curves["label"])]
+    tables = [t for t in tables if len(t)]
+    return pd.concat(tables, ignore_index=True) if tables else pd.DataFrame(
+        columns=["label", "unit", "tokens", "fraction", "ci_low", "ci_high", "target"])

@@ -143,10 +143,12 @@ def timings_markdown(results_dir: str | Path) -> str | None:
     if not path.exists():
         return None
     t = json.loads(path.read_text())
-    total = t.get("total_seconds_including_setup_and_book")
+    total = t.get("total_seconds")
+    older = t.get("total_seconds_including_setup_and_book")  # timings written before `connectome timings`
     second = t.get("second_pass")
     return (f"Wall time of `{t['command']}` at commit `{t['commit'][:7]}`: "
-            + (f"**{total / 60:.0f} min** in all (set-up and book build included); " if total else "")
+            + (f"**{total / 60:.0f} min** in all (set-up included, book build not); " if total else "")
+            + (f"**{older / 60:.0f} min** in all (set-up and book build included); " if older and not total else "")
             + "per stage: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in t["stage_seconds"].items()) + "."
             + (f" The stage pages were then executed again at commit `{second['commit'][:7]}` on the same "
                f"run folders ({second['total_seconds_including_setup_and_book'] / 60:.0f} min; "

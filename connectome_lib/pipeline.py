@@ -29,9 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError, load_profile
-from .fingerprint import data_settings, fingerprint, is_current
+from .config import ConfigError, load_profile, resolve_folders
+from .fingerprint import data_settings, fingerprint, is_current, train_settings
 from .notebook import project_root
+from .timings import record_stage
 
 
 @dataclass(frozen=True)
@@ -99,11 +100,17 @@ def _is_out_of_date(path: Path) -> bool:
 
 def stage_fingerprint(profile, notebook: Path) -> str:
     """What an executed stage notebook depends on: the resolved profile (its settings, not where
-    files are) and the notebook's source. The same profile *name* with other settings, or an
-    edited notebook, is another stage run, never one to skip."""
+    files are; the training settings as the steps fingerprint them, so logging, saving cadence,
+    compilation and the split of the batch do not count) and the notebook's source. The same
+    profile *name* with other settings, or an edited notebook, is another stage run, never one
+    to skip."""
     settings = profile.to_dict()
     settings.pop("runs_dir", None)
     settings["data"] = data_settings(profile.data)
+    # the same normalisation as the steps' fingerprints: a stage page shows what its steps hold
+    settings["evolve"]["train"] = train_settings(profile.evolve.train)
+    settings["develop"]["train"] = train_settings(profile.develop.train)
+    settings["ablations"].pop("keep_checkpoints", None)
     cells = json.loads(notebook.read_text())["cells"]
     source = [c.get("source") for c in cells]
     return fingerprint({"profile": settings, "notebook": source})
@@ -274,11 +281,14 @@ def run_pipeline(
     chosen = [stage_by_key(s) for s in stages] if stages else list(STAGES)
     for s in chosen:  # validate everything before the first (long) stage starts
         check_parameters(project_root() / "notebooks" / s.notebook, {"profile": profile, "overrides": overrides or {}})
-    load_profile(profile, dict(overrides or {}))
+    # the run folder the notebooks use (the same resolution of flags, overrides and environment)
+    run_root = resolve_folders(load_profile(profile, dict(overrides or {})), overrides=dict(overrides or {})).run_root
     paths = []
     for s in chosen:
         t0 = time.time()
         path, ran = run_stage(s, profile, overrides, out_dir, force=force, log_output=log_output)
+        if ran:
+            record_stage(run_root, s.key, time.time() - t0)
         what = f"ran in {time.time() - t0:.0f} s" if ran else SKIPPED
         print(f"[{s.key:11s}] {what} -> {path}", flush=True)
         paths.append(path)

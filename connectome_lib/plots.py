@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import textwrap
 from collections.abc import Iterable, Mapping
 
 import matplotlib as mpl
@@ -118,6 +119,16 @@ def _legend(ax, title: str | None = LEGEND_TITLE, **kw) -> None:
     handles, labels = ax.get_legend_handles_labels()
     if handles:
         ax.legend(handles, labels, title=title, **kw)
+
+
+def _figure_legend(fig: plt.Figure, ax, title: str | None = LEGEND_TITLE, ncols: int | None = None) -> None:
+    """Move ``ax``'s legend below the axes, outside them (it never covers a curve)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncols=ncols or min(3, len(handles)), frameon=False,
+                   title=title)
 
 
 def _hue_legend_title(ax, title: str = LEGEND_TITLE) -> None:
@@ -223,9 +234,60 @@ def learning_curves(curves: pd.DataFrame, paper: pd.DataFrame | None = None, y: 
         for name, v in (baselines or {}).items():
             if v is not None and np.isfinite(v):
                 ax.axhline(v, ls=next(styles), color=NEUTRAL, lw=1.5, label=name)
-        _legend(ax)
+        _figure_legend(fig, ax)
         default_x = {"iteration": "inner-loop iteration", "tokens": "inner-loop tokens seen"}.get(x, x)
         ax.set(title=title, xlabel=xlabel or default_x, ylabel=ylabel)
+    return _finish(fig)
+
+
+def data_efficiency(curves: pd.DataFrame, reach: pd.DataFrame, target_label: str = "NoConnectome") -> plt.Figure:
+    """Data efficiency: validation loss against inner-loop tokens seen on a log axis (mean over
+    the units of each model type, with the spread of the units as a band), the target -- the
+    final loss of ``target_label`` -- as a dashed line, and on it, per model type, the tokens
+    its units need to reach it (``reach``: :func:`connectome_lib.effects.tokens_to_target_by_type`;
+    a point at the mean over units with the t interval as a bar, every unit as a tick). A type
+    whose units do not all reach the target gets no point and says so in the legend."""
+    c = curves.dropna(subset=["val_loss"])
+    c = c[c["tokens"] > 0]  # a log axis: the initial evaluation (0 tokens) is left out
+    unit_means = c.groupby(["label", "unit", "tokens"], as_index=False)["val_loss"].mean()
+    total = float(c["tokens"].max())
+    labels = _present(c["label"])
+    with _style():
+        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.0))
+        sns.lineplot(data=unit_means, x="tokens", y="val_loss", hue="label", hue_order=labels, palette=PALETTE,
+                     errorbar=("pi", 100), marker="o", ms=4, ax=ax, legend=False)
+        handles = []
+        target = float(reach["target"].dropna().iloc[0]) if len(reach) and reach["target"].notna().any() else None
+        if target is not None:
+            ax.axhline(target, ls="--", color=NEUTRAL, lw=1.3)
+            ax.annotate(f"{target_label}'s final loss", (0.01, target), xycoords=("axes fraction", "data"),
+                        xytext=(0, 4), textcoords="offset points", fontsize=9, color="#555555")
+        for k, label in enumerate(labels):
+            r = reach[reach["label"] == label] if len(reach) else reach
+            units, mean = r[r["unit"] != "mean"], r[r["unit"] == "mean"]
+            reached = (len(units) and units["tokens"].notna().all() and len(mean)
+                       and np.isfinite(mean["fraction"].iloc[0]))
+            name = label
+            if target is not None and len(units):
+                y = target - (k - (len(labels) - 1) / 2) * 0.012 * (ax.get_ylim()[1] - ax.get_ylim()[0])
+                ax.plot(units["tokens"].dropna(), [y] * int(units["tokens"].notna().sum()), "|", ms=9,
+                        color=_color(label), mew=1.5)
+                if reached:
+                    m = mean.iloc[0]
+                    lo = m["ci_low"] if np.isfinite(m["ci_low"]) else m["fraction"]
+                    hi = m["ci_high"] if np.isfinite(m["ci_high"]) else m["fraction"]
+                    ax.errorbar(m["fraction"] * total, y, xerr=[[(m["fraction"] - lo) * total],
+                                                               [(hi - m["fraction"]) * total]],
+                                fmt="o", ms=7, color=_color(label), capsize=3, elinewidth=1.5, zorder=4)
+                    name = f"{label}: {m['fraction']:.0%} of the tokens"
+                else:
+                    name = f"{label}: {int(units['tokens'].notna().sum())} of {len(units)} units reach it"
+            handles.append(Line2D([], [], color=_color(label), marker="o", lw=2, label=name))
+        ax.set_xscale("log")
+        ax.set(title="Data efficiency: validation loss against tokens seen",
+               xlabel="inner-loop tokens seen (log scale)", ylabel="validation loss (nats/token)")
+        fig.legend(handles=handles, loc="outside lower center", ncols=2, frameon=False,
+                   title=LEGEND_TITLE)
     return _finish(fig)
 
 
@@ -349,7 +411,9 @@ def metric_bars(summary: pd.DataFrame, metrics: list[tuple[str, str]], paper: pd
             present.extend(label for label in labels if label not in present)
             ax.set_ylim(*zoom_limits(values, pad=0.18))
             ax.yaxis.set_major_locator(MaxNLocator(5))
-            ax.set_title(measure_title(task, metric))
+            # wrapped to the panel's width: side-by-side titles never run into each other
+            ax.set_title(textwrap.fill(measure_title(task, metric), max(18, 64 // max(1, len(axes))) if len(axes) > 1
+                                       else 64), fontsize=11)
             ax.set_ylabel(measure_axis(task, metric))
             ax.grid(axis="x", visible=False)
         handles = [Line2D([], [], marker="o", color=_color(label), lw=0, ms=8, label=label)
@@ -443,47 +507,58 @@ def metric_vs_iteration(results: pd.DataFrame, task: str, metric: str, paper: pd
             ax.axhline(v, ls=next(styles), color=NEUTRAL, lw=1.5, label=name)
             values.append(v)
         ax.set_ylim(*zoom_limits(values, pad=0.12))
-        _legend(ax, fontsize=9)
+        _figure_legend(fig, ax, ncols=3)
         ax.set(xlabel="inner-loop iteration", ylabel=ylabel or measure_axis(task, metric),
                title=title or measure_title(task, metric))
     return _finish(fig)
 
 
+def _layer_axis(ax, layers) -> None:
+    layers = sorted(int(x) for x in layers)
+    if len(layers) <= 13:
+        ax.set_xticks(layers)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def brain_by_layer(results: pd.DataFrame, paper: pd.DataFrame | None = None, untrained: pd.Series | None = None,
                    prefix: str = "r_layer", baselines: dict[str, float] | None = None) -> plt.Figure:
-    """Brain predictivity (Pearson r) per layer, mean ± SE over seeds; the paper's values dashed;
-    the untrained model's per-layer values in grey; model-free ``baselines`` (e.g. sentence
-    length) as grey horizontal lines. Layers are integers (0 = embeddings)."""
+    """Brain predictivity (Pearson r) per layer, mean ± SE over seeds, on the run's own layers
+    (0 = embeddings), with the untrained model's per-layer values in grey and model-free
+    ``baselines`` (e.g. sentence length) as grey horizontal lines. The paper's values, when
+    given, get a panel of their own on the paper's layer axis (12 layers), left of ours: a
+    smaller run never sits on the paper's axis. Each panel is zoomed to its own data."""
     d = results[(results["task"] == "tuckute2024") & results["metric"].str.match(rf"^{prefix}\d+$")].copy()
     d["layer"] = d["metric"].str.replace(prefix, "", regex=False).astype(int)
+    has_paper = paper is not None and len(paper) > 0
     with _style():
-        fig, ax = plt.subplots(figsize=(PAGE_WIDTH, 4.0))
+        fig, axes = plt.subplots(1, 2 if has_paper else 1, figsize=(PAGE_WIDTH, 4.0), squeeze=False,
+                                 gridspec_kw={"width_ratios": [1.3, 1]} if has_paper else None)
+        axes = list(axes.flat)
+        ours = axes[-1]
         sns.lineplot(data=d, x="layer", y="value", hue="label", hue_order=_present(d["label"]), palette=PALETTE,
-                     errorbar="se", marker="o", err_style="bars", ax=ax)
+                     errorbar="se", marker="o", err_style="bars", ax=ours)
         values = list(d["value"])
-        layers = set(d["layer"])
-        if paper is not None and len(paper):
-            for label, g in paper.groupby("model"):
-                ax.plot(g["layer"], g["value"], ls="--", color=_color(label), alpha=0.8, label=f"{label} (paper)")
-            values += list(paper["value"])
-            layers |= set(paper["layer"].astype(int))
         if untrained is not None and len(untrained):
-            ax.plot(untrained.index, untrained.values, color=NEUTRAL, marker=".", label="untrained model")
+            ours.plot(untrained.index, untrained.values, color=NEUTRAL, marker=".", label="untrained model")
             values += list(untrained.values)
         styles = iter([":", "-."] * 4)
         for name, v in (baselines or {}).items():
             if v is not None and np.isfinite(v):
-                ax.axhline(v, ls=next(styles), color=NEUTRAL, lw=1.5, label=name)
+                ours.axhline(v, ls=next(styles), color=NEUTRAL, lw=1.5, label=name)
                 values.append(v)
-        layers = sorted(int(x) for x in layers)
-        if len(layers) <= 13:
-            ax.set_xticks(layers)
-        else:
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylim(*zoom_limits(values, pad=0.12))
-        _legend(ax, fontsize=9)
-        ax.set(title="Brain predictivity by layer (Tuckute2024, language network)", xlabel="layer (0 = embeddings)",
-               ylabel="brain predictivity (Pearson r)")
+        _layer_axis(ours, d["layer"].unique())
+        ours.set_ylim(*zoom_limits(values, pad=0.12))
+        ours.set(title="This run", xlabel="layer (0 = embeddings)", ylabel="" if has_paper else "Pearson r")
+        if has_paper:
+            for label, g in paper.groupby("model"):
+                g = g.sort_values("layer")
+                axes[0].plot(g["layer"], g["value"], marker="o", color=_color(label), lw=2, label=label)
+            _layer_axis(axes[0], paper["layer"].astype(int).unique())
+            axes[0].set_ylim(*zoom_limits(paper["value"], pad=0.12))
+            axes[0].set(title="Paper (12 layers)", xlabel="layer (0 = embeddings)", ylabel="Pearson r")
+        _figure_legend(fig, ours, ncols=3)
+        fig.suptitle("Brain predictivity by layer (Tuckute2024, language network)")
     return _finish(fig)
 
 
@@ -566,6 +641,33 @@ def mask_degrees(masks: Mapping[str, object], tensor: str = "") -> plt.Figure:
         handles, names = axes[0].get_legend_handles_labels()
         fig.legend(handles, names, loc="outside lower center", ncols=len(handles), frameon=False, title=LEGEND_TITLE)
         fig.suptitle(f"Connections per unit{': ' + _short_tensor(tensor) if tensor else ''}")
+    return _finish(fig)
+
+
+def mask_images(masks: Mapping[str, object], tensor: str = "", max_side: int = 256) -> plt.Figure:
+    """The connectome itself: one weight matrix's mask per connectome (kept = dark, pruned =
+    white), side by side on the same grid, the wider side horizontal. A matrix with a side over
+    ``max_side`` shows its first ``max_side`` rows and columns (the title says so)."""
+    arrays = {label: _as_array(m) for label, m in masks.items()}
+    shape = next(iter(arrays.values())).shape
+    transpose = shape[0] > shape[1]
+    with _style():
+        fig, axes = plt.subplots(len(arrays), 1, figsize=(PAGE_WIDTH, 0.6 + 1.9 * len(arrays)), squeeze=False)
+        for ax, (label, a) in zip(axes.flat, arrays.items()):
+            a = a.T if transpose else a
+            cut = a[:max_side, :max_side]
+            ax.imshow(cut, aspect="auto", interpolation="nearest",
+                      cmap=ListedColormap([(1, 1, 1), to_rgb(_color(label))]), vmin=0, vmax=1)
+            ax.grid(False)
+            ax.set_xticks([])
+            ax.set_yticks([])
+            part = "" if cut.shape == a.shape else f", first {cut.shape[0]} x {cut.shape[1]}"
+            ax.set_title(f"{label}: {a.mean():.1%} kept{part}", fontsize=11)
+        rows, cols = ("input", "output") if transpose else ("output", "input")
+        axes.flat[-1].set_xlabel(f"{cols} unit")
+        for ax in axes.flat:
+            ax.set_ylabel(f"{rows}\nunit", fontsize=10)
+        fig.suptitle(f"Mask of {_short_tensor(tensor)}" if tensor else "Mask")
     return _finish(fig)
 
 
@@ -693,9 +795,9 @@ def language_unit_t_distribution(t_stats: pd.DataFrame, fractions: tuple[float, 
                 ax.axvline(thr, ls=":", color=_color(label), lw=1.5)
         ax.axvline(0, color="#555555", lw=1)
         ax.set(title="Selectivity of every unit", xlabel="Welch t (sentences > non-words)", ylabel="density")
-        _legend(ax)
-        ax.annotate(f"dotted: thresholds of the top {', '.join(f'{f * 100:g} %' for f in sorted(fractions))}",
-                    (0.01, 0.97), xycoords="axes fraction", va="top", fontsize=9, color="#555555")
+        ax.plot([], [], ls=":", color="#555555", lw=1.5,
+                label=f"threshold of the top {', '.join(f'{f * 100:g} %' for f in sorted(fractions))}")
+        _figure_legend(fig, ax, ncols=3)
     return _finish(fig)
 
 

@@ -189,11 +189,7 @@ class TrainingSpec:
     def trainer_config(self) -> Any:
         """The training settings the trainer runs with: ``train_cfg``, without checkpoints
         unless ``keep_checkpoints``."""
-        if self.keep_checkpoints:
-            return self.train_cfg
-        import dataclasses
-
-        return dataclasses.replace(self.train_cfg, checkpoint_every=0, checkpoint_iters=[])
+        return self.train_cfg if self.keep_checkpoints else self.train_cfg.without_checkpoints()
 
 
 #: called on the main process after the model is saved, before the state is removed and

@@ -9,6 +9,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/book_env.sh
 connectome pipeline --profile "$PROFILE" "$@"
+# the run's own wall times (this script's, set-up included; every stage it executed; every training
+# step's) beside the exported results, where the book reads them
+connectome timings --profile "$PROFILE" --total-seconds "$SECONDS" \
+  --command-line "bash scripts/reproduce.sh (PROFILE=$PROFILE)" ${TIMINGS_NOTE:+--note "$TIMINGS_NOTE"}
 # this run's key numbers beside the committed ones (identical / reproduced / differs), saved in the
 # run folder and shown on the book's Reproduce page
 connectome report --profile "$PROFILE"

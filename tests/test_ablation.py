@@ -86,6 +86,10 @@ def test_train_ablation_end_to_end(tiny_profile):
     folder = ablation.train_ablation(p, "random_lm_head", 0, progress=False)
     assert folder == p.run_root / "ablations" / "random_lm_head_s0"
     assert layout.is_done(folder) and (folder / "model").is_dir() and not (folder / "state").exists()
+    # the inner model of the same seed keeps its checkpoints; the ablation model (evaluated
+    # final only) keeps none by default (ablations.keep_checkpoints)
+    assert list((layout.develop_dir(p.run_root, "connectome", 0) / "checkpoints").glob("iter_*"))
+    assert not list((folder / "checkpoints").glob("iter_*"))
     run = layout.read_json(folder / "run.json")
     assert run["take_random"] == ["lm_head"]
     final = stages.load_final_connectome(p)

@@ -6,6 +6,7 @@ from connectome_lib import estimate as est
 from connectome_lib.cli import main
 from connectome_lib.config import load_profile
 from connectome_lib.settings import ConfigError
+from connectome_lib.training import checkpoint_iterations
 
 
 def _stage(rows, name):
@@ -79,6 +80,21 @@ def test_cpu_rate_is_the_measured_one():
     assert est.estimate("cpu")[0].gpu == "cpu" and est.estimate("paper")[0].gpu == "h100"
 
 
+def test_cpu_rate_agrees_with_the_committed_run():
+    """The CPU rate is the committed cpu run's: tokens per inner model over their median time."""
+    import json
+
+    from connectome_lib.paths import project_root
+
+    results = project_root() / "results" / "cpu"
+    timings = json.loads((results / "timings.json").read_text())
+    config = json.loads((results / "provenance.json").read_text())["config"]
+    t, block = config["develop"]["train"], config["model"]["block_size"]
+    tokens = est.training_tokens(t["iters"], t["batch_size"], t["grad_accum"], block)
+    measured = tokens / timings["step_seconds"]["inner-loop models"]["seconds_median"]
+    assert est.CPU_TRAIN_TOKENS_PER_S == pytest.approx(measured, rel=0.1)
+
+
 def test_memory_and_disk_are_positive_and_plausible():
     rows = est.estimate("paper", gpu="h100")
     outer = _stage(rows, "outer loop")
@@ -87,6 +103,17 @@ def test_memory_and_disk_are_positive_and_plausible():
     # 16 models x (final + 22 checkpoints) x 162M x 4 bytes
     assert inner.kept_disk_bytes == 16 * 23 * 4 * (2 * 50304 * 768 + 12 * 12 * 768 ** 2)
     assert inner.disk_bytes > inner.kept_disk_bytes
+
+
+def test_ablation_models_keep_no_checkpoints_unless_asked():
+    """The ablation stage evaluates final models only: by default they keep ``model/`` alone."""
+    p = load_profile("paper")
+    params = est.parameter_count(p.model)
+    lean = _stage(est.estimate(p, gpu="h100"), "ablations")
+    assert lean.kept_disk_bytes == lean.models * 4 * params
+    p.ablations.keep_checkpoints = True
+    full = _stage(est.estimate(p, gpu="h100"), "ablations")
+    assert full.kept_disk_bytes == lean.kept_disk_bytes * (1 + len(checkpoint_iterations(p.develop.train)))
 
 
 @pytest.mark.parametrize("kwargs, option", [

@@ -52,6 +52,23 @@ def test_executed_notebook_is_skipped_only_for_the_same_profile_settings_and_sou
     assert pipeline._executed_metadata(tmp_path / "01_data.ipynb") != (params, fp)
 
 
+def test_stage_fingerprint_ignores_what_shapes_no_result_as_the_steps_do():
+    """Logging and saving cadence, compilation, the split of the effective batch and the
+    ablations' checkpoint retention leave a stage page as it is; the effective batch does not."""
+    from connectome_lib.config import load_profile
+
+    src = project_root() / "notebooks" / "03_development.ipynb"
+    base = load_profile("smoke")
+    fp = pipeline.stage_fingerprint(base, src)
+    t = base.develop.train
+    same = {"develop.train.log_every": t.log_every + 3, "evolve.train.save_state_every": 7,
+            "develop.train.compile": not t.compile, "ablations.keep_checkpoints": True,
+            "develop.train.batch_size": t.batch_size * t.grad_accum, "develop.train.grad_accum": 1}
+    assert pipeline.stage_fingerprint(load_profile("smoke", same), src) == fp
+    other = {"develop.train.batch_size": t.batch_size * 2}
+    assert pipeline.stage_fingerprint(load_profile("smoke", other), src) != fp
+
+
 def test_setup_resolves_paths_against_the_project_root(monkeypatch, tmp_path):
     monkeypatch.chdir(project_root() / "notebooks")
     monkeypatch.setenv("CONNECTOME_RUNS_DIR", str(tmp_path / "r"))

@@ -82,6 +82,11 @@ def test_metric_bars_zoom_mark_chance_paper_and_item_ci():
     assert min(_tick_sizes(fig)) >= 10
 
 
+def _figure_legend(fig):
+    assert len(fig.legends) == 1, "one legend, below the axes (never over a curve)"
+    return fig.legends[0]
+
+
 def test_brain_by_layer_integer_ticks_zoom_and_baseline():
     rows = [{"label": label, "seed": s, "task": "tuckute2024", "metric": f"r_layer{k}",
              "value": 0.02 + 0.03 * k + 0.01 * s}
@@ -90,24 +95,73 @@ def test_brain_by_layer_integer_ticks_zoom_and_baseline():
     fig = plots.brain_by_layer(pd.DataFrame(rows), untrained=untrained, baselines={"sentence length": 0.216})
     ax = fig.axes[0]
     assert list(ax.get_xticks()) == [0, 1, 2]
-    assert ax.get_ylabel() == "brain predictivity (Pearson r)" and "embeddings" in ax.get_xlabel()
+    assert ax.get_ylabel() == "Pearson r" and "embeddings" in ax.get_xlabel()
     assert ax.get_ylim()[1] > 0.216 and ax.get_ylim()[0] > -0.1
-    assert ax.get_legend().get_title().get_text() == "model"
-    assert "sentence length" in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert ax.get_legend() is None
+    legend = _figure_legend(fig)
+    assert legend.get_title().get_text() == "model"
+    assert "sentence length" in [t.get_text() for t in legend.get_texts()]
+
+
+def test_brain_by_layer_puts_the_paper_on_its_own_layer_axis():
+    """A 2-layer run is drawn on its layers 0-2; the paper's 12 layers get their own panel."""
+    rows = [{"label": label, "seed": s, "task": "tuckute2024", "metric": f"r_layer{k}", "value": 0.02 * k + 0.01 * s}
+            for label in MODELS for s in (0, 1) for k in range(3)]
+    paper = pd.DataFrame([{"model": label, "layer": k, "value": 0.02 * k} for label in MODELS for k in range(13)])
+    fig = plots.brain_by_layer(pd.DataFrame(rows), paper=paper)
+    left, right = fig.axes[:2]
+    assert "Paper" in left.get_title() and list(left.get_xticks()) == list(range(13))
+    assert right.get_title() == "This run" and list(right.get_xticks()) == [0, 1, 2]
 
 
 def test_learning_curves_and_metric_vs_iteration_legends_say_model():
     curves = pd.DataFrame([{"label": label, "seed": s, "iteration": i, "val_loss": 8 - i / 100 + 0.01 * s}
                            for label in MODELS for s in (0, 1) for i in (0, 100, 200)])
-    ax = plots.learning_curves(curves).axes[0]
-    assert ax.get_legend().get_title().get_text() == "model"
-    assert ax.get_ylabel() == "validation loss (nats/token)"
+    fig = plots.learning_curves(curves)
+    assert _figure_legend(fig).get_title().get_text() == "model"
+    assert fig.axes[0].get_ylabel() == "validation loss (nats/token)"
     res = pd.DataFrame([{"label": label, "seed": s, "iteration": i, "task": "futrell2018", "metric": "r",
                          "value": 0.36 + i / 10000 + 0.001 * s} for label in MODELS for s in (0, 1) for i in (0, 100)])
-    ax = plots.metric_vs_iteration(res, "futrell2018", "r", baseline=0.357).axes[0]
-    assert ax.get_legend().get_title().get_text() == "model"
+    fig = plots.metric_vs_iteration(res, "futrell2018", "r", baseline=0.357)
+    ax = fig.axes[0]
+    assert _figure_legend(fig).get_title().get_text() == "model"
     assert ax.get_ylabel() == registry.measure_axis("futrell2018", "r")
     assert ax.get_ylim()[0] > 0.3, "zoomed, not from 0"
+
+
+def test_data_efficiency_log_axis_and_tokens_to_target():
+    """Loss against tokens on a log axis; the legend says which types reach NoConnectome's final
+    loss, and a type that does gets its mean point on the target line."""
+    from connectome_lib import effects
+
+    rows = []
+    for label, unit, offset in [("Connectome", "c0", -0.3), ("Connectome", "c1", -0.25),
+                                ("NoConnectome", "s0", 0.0), ("NoConnectome", "s1", 0.01),
+                                ("RandomConnectome", "c0", 0.5), ("RandomConnectome", "c1", 0.55)]:
+        for i in range(0, 5):
+            rows.append({"label": label, "unit": unit, "seed": 0, "iteration": i * 10, "tokens": i * 1000,
+                         "val_loss": 6 - i * 0.5 + offset})
+    curves = pd.DataFrame(rows)
+    reach = effects.tokens_to_target_by_type(curves)
+    fig = plots.data_efficiency(curves, reach)
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and ax.get_xlim()[0] > 0
+    texts = [t.get_text() for t in _figure_legend(fig).get_texts()]
+    assert any(t.startswith("Connectome:") and "of the tokens" in t for t in texts)
+    assert "RandomConnectome: 0 of 2 units reach it" in texts
+    target = reach["target"].iloc[0]
+    assert any(line.get_linestyle() == "--" and list(line.get_ydata()) == [target, target] for line in ax.lines)
+
+
+def test_mask_images_show_one_mask_per_connectome_at_its_density():
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    masks = {"Connectome": rng.random((8, 32)) < 0.3, "RandomConnectome": rng.random((8, 32)) < 0.3}
+    fig = plots.mask_images(masks, "transformer.h.0.mlp.c_fc.weight")
+    assert len(fig.axes) == 2 and fig.axes[0].get_title().startswith("Connectome: ")
+    assert fig.axes[0].get_images()[0].get_array().shape == (8, 32)
+    assert plots.mask_images({"Connectome": masks["Connectome"].T}).axes[0].get_images()[0].get_array().shape == (8, 32)
 
 
 def test_learning_curves_vs_paper_one_model_legend_zoomed_paper_axis():
@@ -216,13 +270,16 @@ def test_language_unit_map_marks_the_top_units_per_layer():
 
 def test_language_unit_t_distribution_marks_thresholds():
     t = _t_stats()
-    ax = plots.language_unit_t_distribution(t, fractions=(0.10,)).axes[0]
+    fig = plots.language_unit_t_distribution(t, fractions=(0.10,))
+    ax = fig.axes[0]
     g = t[t.label == "Connectome"].sort_values("t", ascending=False)
     threshold = g["t"].iloc[math.ceil(0.10 * len(g)) - 1]
-    vlines = [line.get_xdata()[0] for line in ax.get_lines()]
+    vlines = [line.get_xdata()[0] for line in ax.get_lines() if len(line.get_xdata())]
     assert threshold in vlines and 0 in vlines
     assert "Welch t" in ax.get_xlabel()
-    assert ax.get_legend().get_title().get_text() == "model"
+    legend = _figure_legend(fig)  # below the axes: it hides nothing
+    assert legend.get_title().get_text() == "model"
+    assert "threshold of the top 10 %" in [x.get_text() for x in legend.get_texts()]
 
 
 def _score_table():
@@ -320,4 +377,4 @@ def test_learning_curves_against_tokens_with_a_baseline_line():
     flat = [line for line in ax.get_lines()
             if len(set(line.get_ydata())) == 1 and line.get_label() == "unigram entropy"]
     assert len(flat) == 1 and flat[0].get_ydata()[0] == 6.5
-    assert "missing" not in [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "missing" not in [t.get_text() for t in _figure_legend(fig).get_texts()]
