@@ -78,3 +78,14 @@ def profile_drift(recorded: dict, profile: str) -> list[str]:
     ignore = {"runs_dir", "data.data_dir", "data.cache_dir"}
     a, b = flatten(recorded), flatten(current)
     return sorted(k for k in set(a) | set(b) if k not in ignore and a.get(k) != b.get(k))
+
+
+def setup_page() -> None:
+    """What every generated page of the book (Findings, intro, Reproduce) does first, as the
+    stage notebooks do in :func:`connectome_lib.notebook.setup`: the figures' theme and the
+    tables for people (:func:`connectome_lib.tables.register`)."""
+    from . import tables
+    from .plots import set_theme
+
+    set_theme()
+    tables.register()

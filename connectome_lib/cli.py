@@ -194,13 +194,19 @@ def _report_args(p: argparse.ArgumentParser) -> None:
 def _cmd_timings(args) -> int:
     """``connectome timings``: the run's measured wall times into ``results/<profile>/timings.json``
     (:mod:`connectome_lib.timings`)."""
-    from . import timings
+    from . import layout, timings
+    from .config import ConfigError
     from .export import _git_commit
     from .paths import project_root
 
     r = resolved_profile(args)
     record = timings.collect(r.run_root, args.command_line or f"connectome pipeline --profile {r.profile.name}",
                              _git_commit(project_root()), args.total_seconds, args.note)
+    if args.second_pass:
+        first = r.results_dir / timings.TIMINGS_FILE
+        if not first.exists():
+            raise ConfigError(f"--second-pass: {first} holds no timings of a first pass to add it to")
+        record = timings.with_second_pass(layout.read_json(first), record, args.second_pass)
     print(f"timings: {timings.write(r.results_dir, record)}")
     return 0
 
@@ -211,6 +217,8 @@ def _timings_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--total-seconds", type=float, help="the whole command's wall time (set-up included)")
     p.add_argument("--command-line", help="the command that ran (default: connectome pipeline --profile P)")
     p.add_argument("--note", help="a sentence about the run's conditions (e.g. other work on the same cores)")
+    p.add_argument("--second-pass", metavar="WHAT", help="the stage pages were executed again on the same run "
+                   "folders: keep the first pass's timings and add this pass's, with what it was for")
 
 
 def _cmd_estimate(args) -> int:

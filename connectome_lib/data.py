@@ -66,6 +66,39 @@ def _tokenizer_fingerprint(tokenizer) -> str:
     return h.hexdigest()[:16]
 
 
+def _write_sampled(tmp: Path, arrays: list[np.ndarray], total: int, max_tokens: int | None, chunk_tokens: int,
+                   rng: np.random.Generator, eot: int, segments: list[list[int]]):
+    """``sample="chunks"``: write the kept chunks of the stream of documents ``arrays`` to
+    ``tmp`` (an EOT at every discontinuity) and append the output's segments (``[start,
+    length, document position]``); return ``(chunks, ranges, n_tokens)``."""
+    bounds = np.zeros(len(arrays) + 1, dtype=np.int64)  # where each document starts in the stream
+    bounds[1:] = np.cumsum([len(a) for a in arrays])
+    stream = np.concatenate(arrays)
+    arrays.clear()
+    chunks = None
+    if max_tokens is not None and total > max_tokens:
+        ranges, chunks = _chunk_ranges(total, max_tokens, chunk_tokens, rng)
+    else:
+        ranges = [(0, total)]
+    n_tokens = 0
+    marker = np.asarray([eot], dtype=np.uint16)
+    with open(tmp, "wb") as f:
+        for k, (lo, hi) in enumerate(ranges):
+            if k:  # not contiguous with the previous range (contiguous chunks were merged)
+                f.write(marker.tobytes())
+                segments[-1][1] += 1
+                n_tokens += 1
+            f.write(stream[lo:hi].tobytes())
+            d = int(np.searchsorted(bounds, lo, side="right")) - 1
+            pos = lo
+            while pos < hi:  # one segment per document the range runs through
+                end = min(hi, int(bounds[d + 1]))
+                segments.append([n_tokens, end - pos, d])
+                n_tokens += end - pos
+                pos, d = end, d + 1
+    return chunks, ranges, n_tokens
+
+
 def tokenize_corpus(
     source: LocalSource | HubSource,
     out_path: Path,
@@ -126,9 +159,13 @@ def tokenize_corpus(
     docs: list[dict] = []
     arrays: list[np.ndarray] = []
     skipped: list[str] = []
+    segments: list[list[int]] = []
     total = 0
     bar = tqdm(total=max_tokens if head else None, unit="tok", unit_scale=True,
                desc=f"tokenise {out_path.stem}", disable=not progress)
+    # "head" writes every document as soon as it is tokenised (memory: one batch, whatever the
+    # corpus size); "chunks" must hold the whole stream before it can draw its chunks
+    written = open(tmp, "wb") if head else None  # noqa: SIM115 - closed below, also on error
     try:
         batch: list[tuple[str, int, str | None, str]] = []
 
@@ -141,7 +178,11 @@ def tokenize_corpus(
                 docs.append({"index": index, "id": doc_id, "title": title, "tokens": len(arr)})
                 if head and max_tokens is not None and total + len(arr) >= max_tokens:
                     arr = arr[: max_tokens - total]
-                arrays.append(arr)
+                if written is not None:  # one segment per document: the stream is the file
+                    written.write(arr.tobytes())
+                    segments.append([total, len(arr), len(docs) - 1])
+                else:
+                    arrays.append(arr)
                 total += len(arr)
                 bar.update(len(arr))
                 if head and max_tokens is not None and total >= max_tokens:
@@ -164,35 +205,17 @@ def tokenize_corpus(
         bar.close()
         if total == 0:
             raise ValueError(f"corpus {getattr(source, 'path', source.describe())} produced no tokens")
-        bounds = np.zeros(len(arrays) + 1, dtype=np.int64)  # where each document starts in the stream
-        bounds[1:] = np.cumsum([len(a) for a in arrays])
-        stream = np.concatenate(arrays)
-        arrays.clear()
-        chunks = None
-        if not head and max_tokens is not None and total > max_tokens:
-            ranges, chunks = _chunk_ranges(total, max_tokens, chunk_tokens, np.random.default_rng(seed))
+        if written is not None:
+            written.close()
+            chunks, ranges, n_tokens = None, [(0, total)], total
         else:
-            ranges = [(0, total)]
-        segments: list[list[int]] = []
-        n_tokens = 0
-        marker = np.asarray([eot], dtype=np.uint16)
-        with open(tmp, "wb") as f:
-            for k, (lo, hi) in enumerate(ranges):
-                if k:  # not contiguous with the previous range (contiguous chunks were merged)
-                    f.write(marker.tobytes())
-                    segments[-1][1] += 1
-                    n_tokens += 1
-                f.write(stream[lo:hi].tobytes())
-                d = int(np.searchsorted(bounds, lo, side="right")) - 1
-                pos = lo
-                while pos < hi:  # one segment per document the range runs through
-                    end = min(hi, int(bounds[d + 1]))
-                    segments.append([n_tokens, end - pos, d])
-                    n_tokens += end - pos
-                    pos, d = end, d + 1
+            chunks, ranges, n_tokens = _write_sampled(tmp, arrays, total, max_tokens, chunk_tokens,
+                                                      np.random.default_rng(seed), eot, segments)
         os.replace(tmp, out_path)
     except BaseException:
         bar.close()
+        if written is not None:
+            written.close()
         if tmp.exists():
             tmp.unlink()
         raise

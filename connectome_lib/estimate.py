@@ -91,7 +91,7 @@ DEFAULT_MFU = 0.4
 #: the inner-loop models of the committed run (``results/cpu/timings.json``; its validation
 #: passes included). ``tests/test_estimate.py`` checks it against that file. Other sizes on
 #: ``cpu`` run at the same FLOP/s: this rate times the reference model's FLOPs per token.
-CPU_TRAIN_TOKENS_PER_S = 66_000
+CPU_TRAIN_TOKENS_PER_S = 84_000
 #: the model that rate was measured with (the ``cpu`` profile's)
 CPU_REFERENCE_MODEL = ModelSize(n_layer=2, n_head=2, n_embd=64, block_size=128, vocab_size=1024)
 

@@ -49,10 +49,12 @@ FINAL_MEASURES: tuple[tuple[str, str], ...] = (
     ("tuckute2024", "r_best"), ("language_units", "r_top1pct"), ("language_units", "r_top10pct"),
 )
 #: the columns of the claims table and their names on the page
+#: the verdict table's columns, in the order shown: the verdict first, then the effect and its
+#: test, then the units of replication and their numbers
 CLAIM_COLUMNS: dict[str, str] = {
-    "measure": "measure", "claim": "claim", "n_a": "Connectome units", "unit_b": "control unit",
-    "n_b": "control units", "effect": "Connectome − control", "ci_low": "95 % CI low", "ci_high": "95 % CI high",
-    "p": "p (exact)", "min_p": "smallest possible p", "status": "verdict", "testable": "why not testable",
+    "measure": "measure", "claim": "claim", "status": "verdict", "effect": "Connectome − control",
+    "ci_low": "95 % CI low", "ci_high": "95 % CI high", "p": "p (exact)", "min_p": "smallest possible p",
+    "n_a": "Connectome lineages", "unit_b": "control unit", "n_b": "control units", "testable": "why not testable",
 }
 
 
@@ -136,6 +138,22 @@ def _lineages_text(prov: dict) -> str:
             + ", ".join(str(v) for v in lineages.values()) + ")")
 
 
+def _in_pipeline_order(stage_seconds: dict[str, float]) -> list[tuple[str, float]]:
+    """The stages' times in the pipeline's order (a JSON file keeps them sorted by name)."""
+    from .pipeline import STAGE_KEYS
+
+    order = {k: i for i, k in enumerate(STAGE_KEYS)}
+    return sorted(stage_seconds.items(), key=lambda kv: order.get(kv[0], len(order)))
+
+
+def _in_step_order(step_seconds: dict[str, dict]) -> list[tuple[str, dict]]:
+    """The training steps' times in the pipeline's order (outer loop, inner loop, ablations)."""
+    from .timings import STEP_KINDS
+
+    order = {name: i for i, (name, _) in enumerate(STEP_KINDS)}
+    return sorted(step_seconds.items(), key=lambda kv: order.get(kv[0], len(order)))
+
+
 def timings_markdown(results_dir: str | Path) -> str | None:
     """The wall time of the run that made the results (``timings.json`` beside them), per stage
     and, when the stage pages were executed again, of that second pass; ``None`` without one."""
@@ -146,16 +164,19 @@ def timings_markdown(results_dir: str | Path) -> str | None:
     total = t.get("total_seconds")
     older = t.get("total_seconds_including_setup_and_book")  # timings written before `connectome timings`
     second = t.get("second_pass")
+    second_total = (second.get("total_seconds") or second.get("total_seconds_including_setup_and_book")
+                    if second else None)
     return (f"Wall time of `{t['command']}` at commit `{t['commit'][:7]}`: "
             + (f"**{total / 60:.0f} min** in all (set-up included, book build not); " if total else "")
             + (f"**{older / 60:.0f} min** in all (set-up and book build included); " if older and not total else "")
-            + "per stage: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in t["stage_seconds"].items()) + "."
+            + "per stage: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in _in_pipeline_order(t["stage_seconds"]))
+            + "."
             + (f" The stage pages were then executed again at commit `{second['commit'][:7]}` on the same "
-               f"run folders ({second['total_seconds_including_setup_and_book'] / 60:.0f} min; "
+               f"run folders ({second_total / 60:.0f} min; "
                f"{second['what']})." if second else "")
             + "".join(f" {name[0].upper() + name[1:]}: {v['count']}, {v['seconds_median']:.0f} s each (median; "
                       f"{v['seconds_min']:.0f}–{v['seconds_max']:.0f} s)."
-                      for name, v in (t.get("step_seconds") or {}).items())
+                      for name, v in _in_step_order(t.get("step_seconds") or {}))
             + (f" Note: {t['note']}." if t.get("note") else ""))
 
 
@@ -514,3 +535,38 @@ def learning_gate_of(results_dir: str | Path) -> str:
     if not (Path(results_dir) / "provenance.json").exists():
         return f"No exported `{Path(results_dir).name}` results here, so no learning gate to report."
     return learning_gate_markdown(load(results_dir))
+
+
+def loss_definitions_markdown(data: FindingsData) -> str | None:
+    """The book's two validation losses, named and set side by side for each model type: the
+    learning-curve loss at the last iteration (the trainer's, over the first windows of the
+    validation corpus; stages 3 and 8) and the final validation loss (the ``perplexity`` task,
+    every token of the validation corpus; the verdicts, stage 5 and this page). ``None`` when
+    either is missing."""
+    from types import SimpleNamespace
+
+    from .registry import FINAL_LOSS, LEARNING_CURVE_LOSS, learning_curve_windows
+
+    curves, summary = data.training_curves, data.summary
+    if curves is None or curves.empty or summary.empty:
+        return None
+    c = curves.dropna(subset=["val_loss"])
+    last = c[c.groupby(["label", "unit"])["iteration"].transform("max") == c["iteration"]]
+    curve = last.groupby(["label", "unit"])["val_loss"].mean().groupby("label").mean()
+    final = summary[(summary["task"] == "perplexity") & (summary["metric"] == "loss")].set_index("label")["mean"]
+    labels = [label for label in curve.index if label in final.index]
+    if not labels:
+        return None
+    windows = learning_curve_windows(SimpleNamespace(**data.config["develop"]["train"]))
+    block = int(data.config["model"]["block_size"])
+    evals = data.evals
+    n = evals[(evals["task"] == "perplexity") & (evals["metric"] == "loss")]["n"] if "n" in evals else None
+    tokens = f"{int(n.iloc[0]):,} tokens" if n is not None and len(n) else "every token"
+    pairs = "; ".join(f"{label} {curve[label]:.3f} and {final[label]:.3f}" for label in labels)
+    return (f"**Two validation losses, two names.** The *{LEARNING_CURVE_LOSS}* is the trainer's, measured at every "
+            f"evaluation of the inner loop on the first {windows:,} windows of {block} tokens of the validation "
+            f"corpus (the learning curves, the data-efficiency figure, the ablation table of stage 8). The "
+            f"*{FINAL_LOSS}* is the `perplexity` task's on the final models, over {tokens} of the validation "
+            f"corpus (every book): the number the verdicts test. They differ because they read different windows, "
+            f"not because the models differ; per model type ({LEARNING_CURVE_LOSS} at the last iteration, then "
+            f"{FINAL_LOSS}): {pairs}.")

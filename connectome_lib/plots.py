@@ -887,7 +887,7 @@ def ablation_losses(table: pd.DataFrame, unigram: float | None = None) -> plt.Fi
                         (0.99, 0.01), xycoords="axes fraction", ha="right", va="bottom", fontsize=9, color="#555555")
         _legend(ax, title=None, loc="upper right")
         ax.set_xlim(lo, hi)
-        ax.set(xlabel="final validation loss (nats per token)", ylabel="",
+        ax.set(xlabel="learning-curve loss at the last iteration (nats per token)", ylabel="",
                title="Which part of the connectome carries the effect?")
     return _finish(fig)
 

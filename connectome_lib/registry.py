@@ -127,6 +127,20 @@ class Task:
     checkpoints: str = "final"
 
 
+#: the two validation losses of the book, one name each (reconciled on the Findings page by
+#: :func:`connectome_lib.findings.loss_definitions_markdown`): the trainer's, at every
+#: evaluation of the learning curves, over the first ``val_batches x batch_size x grad_accum``
+#: windows of the validation corpus; and the ``perplexity`` task's on the final models, over
+#: every token of the validation corpus -- the one the verdicts test
+LEARNING_CURVE_LOSS = "learning-curve loss"
+FINAL_LOSS = "final validation loss"
+
+
+def learning_curve_windows(train) -> int:
+    """How many validation windows the learning-curve loss averages (a ``TrainConfig``)."""
+    return int(train.val_batches) * int(train.batch_size) * int(train.grad_accum)
+
+
 _ACC = "accuracy (fraction correct)"
 _BRAIN_R = "brain predictivity (Pearson r)"
 _BRAIN = ("brain_limit", "brain_roi", "brain_folds", "brain_alpha_min_exp", "brain_alpha_max_exp",

@@ -194,6 +194,9 @@ def make_report(root: str | Path, results_dir: str | Path, run_root: str | Path,
         return None
     report = compare(reference, current_key_numbers(results_dir))
     write_report(report, run_root)
+    # and beside the results: committed with them, it records how this run compared with the
+    # results it replaces (the Reproduce page of the committed book shows it)
+    write_report(report, results_dir)
     return report
 
 
@@ -204,13 +207,18 @@ def book_markdown(profile: str | None = None) -> str:
     from .config import load_profile, resolve_folders
 
     name = book_profile(profile)
-    run_root = resolve_folders(load_profile(name)).run_root
-    report = read_report(run_root)
+    resolved = resolve_folders(load_profile(name))
+    committed = read_report(resolved.results_dir)
+    record = ("" if committed is None else
+              f"When the results shown in this book were made, their run was compared in the same way with the "
+              f"results committed before them (`results/{name}/{REPORT_FILE}`):\n\n" + report_markdown(committed)
+              + "\n\n")
+    report = read_report(resolved.run_root)
     # the page names the file by its place in the run folder, never by this machine's absolute path
     where = f"`<runs>/{name}/{REPORT_FILE}`"
     if report is None:
-        return (f"This machine holds no re-run of the `{name}` profile ({where} is absent). "
-                "After `bash scripts/reproduce.sh` it does, and this section shows its numbers beside "
-                "the committed ones.")
-    return (f"The report of this machine's run of the `{name}` profile ({where}), "
-            "against the committed `results/` (the repository's `HEAD`):\n\n" + report_markdown(report))
+        return record + (f"This machine holds no re-run of the `{name}` profile ({where} is absent). "
+                         "After `bash scripts/reproduce.sh` it does, and this section shows its numbers beside "
+                         "the committed ones.")
+    return record + (f"The report of this machine's run of the `{name}` profile ({where}), "
+                     "against the committed `results/` (the repository's `HEAD`):\n\n" + report_markdown(report))

@@ -9,6 +9,8 @@ takeaways read come from :mod:`connectome_lib.readers` and :mod:`connectome_lib.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 
@@ -39,13 +41,19 @@ def _ordering(stats: dict[str, tuple[float, float]], higher: bool, what: str) ->
         listing += f" {op} {b} ({_fmt(*stats[b])})"
     holds = all(not better(stats[b][0], stats[a][0]) for a, b in zip(present, present[1:]))
     one_seed = not any(np.isfinite(s) and s > 0 for _, s in (stats[m] for m in present))
+    # neighbours in the paper's order whose means are closer than one standard error of their
+    # difference: their order in the means says nothing
+    close = [(a, b) for a, b in zip(present, present[1:])
+             if abs(stats[a][0] - stats[b][0]) < math.hypot(np.nan_to_num(stats[a][1]), np.nan_to_num(stats[b][1]))]
     text = f"For {what} ({'higher' if higher else 'lower'} is better): {listing}. "
-    text += (f"The paper's ordering ({', then '.join(PAPER_ORDER)}) "
-             + ("**holds** in the means" if holds else "**does not hold** in the means"))
+    text += (f"The means are {'in' if holds else '**not** in'} the paper's order ({', then '.join(PAPER_ORDER)})")
     if one_seed:
         text += "; with one seed there is no standard error."
     else:
         text += " (± standard error over seeds)."
+        if close:
+            text += (" " + "; ".join(f"{a} and {b}" for a, b in close)
+                     + " are less than one standard error of their difference apart, so these means do not order them.")
     return text + (" Whether each difference is real is decided by the tests across lineages and seeds "
                    "(Findings page).")
 
@@ -120,11 +128,12 @@ def learning_gate(final: pd.DataFrame, unigram_entropy: float, gate: float = LEA
 
 
 def takeaway_development(final: pd.DataFrame, unigram_entropy: float, profile: str) -> str:
-    """Stage 3: the final validation loss of each model type (rows label, val_loss, one per
+    """Stage 3: the learning-curve loss at the last iteration of each model type (rows label, val_loss, one per
     seed) against the paper's ordering, the unigram entropy and the learning gate."""
     ms = seed_mean_se(final, ["label"], value="val_loss")
     stats = {r.label: (float(r.mean), float(r.se)) for r in ms.itertuples()}
-    lines = [_profile_note(profile), _ordering(stats, higher=False, what="the final validation loss (nats/token)")]
+    what = "the learning-curve loss at the last iteration (nats/token)"
+    lines = [_profile_note(profile), _ordering(stats, higher=False, what=what)]
     g = learning_gate(final, unigram_entropy)
     if g["met"] is not None:
         lines.append(f"**Learning gate {'met' if g['met'] else 'not met'}:** NoConnectome ends {g['gap']:.2f} nats "

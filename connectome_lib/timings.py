@@ -79,6 +79,14 @@ def collect(run_root: str | os.PathLike, command: str, commit: str, total_second
     return out
 
 
+def with_second_pass(first: dict[str, Any], second: dict[str, Any], what: str) -> dict[str, Any]:
+    """The timings ``first`` of a run whose stage pages were executed again (``second``, from
+    :func:`collect` after that pass; its steps were reused, so only its stage times are new),
+    with the second pass recorded under ``second_pass`` and what it was for (``what``)."""
+    return {**first, "second_pass": {"commit": second["commit"], "total_seconds": second.get("total_seconds"),
+                                     "stage_seconds": second["stage_seconds"], "what": what}}
+
+
 def write(results_dir: str | os.PathLike, timings: dict[str, Any]) -> Path:
     """Write ``timings`` to ``<results_dir>/timings.json`` (atomically)."""
     path = Path(results_dir) / TIMINGS_FILE

@@ -1,26 +1,33 @@
 """Open every page of the built book in headless Chromium and fail on what a reader would see.
 
-    python scripts/check_book.py [_build/html] [--screenshots _build/screenshots] [--width 1280]
+    python scripts/check_book.py [_build/html] [--screenshots _build/screenshots] [--width 1280 --width 420]
+    python scripts/check_book.py _build/html --no-browser     # only the HTML passes (no Chromium)
 
 Every ``*.html`` page under the build folder (search, genindex and the like excepted) is loaded
 from ``file://`` (the way a reader opens a downloaded book), with every host name unresolvable,
-so that anything fetched from the network fails. After MathJax has typeset the page, the page
-fails on
+so that anything fetched from the network fails, once per ``--width`` (default: 1280 px, a
+desktop window, and 420 px, a phone). After MathJax has typeset the page, the page fails on
 
 - visible raw LaTeX: ``$$``, ``\\(``, ``\\[`` or ``\\begin{`` in the rendered text outside code;
 - an absolute path of the machine that built it (``/work/...``, ``/home/...``, ``/tmp/...``)
   anywhere in the visible text, notebook outputs included;
 - a broken image (``naturalWidth == 0``) or a broken internal link (a missing file, or an
   ``#anchor`` that the target page does not have);
-- a page wider than the viewport (``--width``, default 1280 px), except for content inside an
-  element that scrolls horizontally (the wide tables);
+- a page wider than the viewport, except for content inside an element that scrolls
+  horizontally (the wide tables, code blocks) and the theme's off-canvas drawers (the table of
+  contents and the page's contents column, which a narrow window hides beside the page);
 - a JavaScript error (console errors, uncaught exceptions, failed resource loads) or a request
   to the network.
 
-A full-page screenshot of each page goes to ``--screenshots``. Needs Debian's ``chromium`` and
-``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``) and the ``selenium``
-package. Exit code 0 when every page passes, 1 otherwise, 2 when the book or the browser is
-missing.
+Then two passes over the HTML files themselves (:mod:`connectome_lib.book_audit`, no browser):
+raw pandas artefacts in tables (NaN, ``578.0``, ``1.333333``, a default 0, 1, 2 index) and numbers
+in static prose that trace to no source (hand-typed numbers that go stale); their findings fail
+the check too. Neither depends on the results profile the book was built from.
+
+A full-page screenshot of each page goes to ``--screenshots``/``<width>px/``. Needs Debian's
+``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``) and the
+``selenium`` package. Exit code 0 when every page passes, 1 otherwise, 2 when the book or the
+browser is missing.
 """
 
 from __future__ import annotations
@@ -32,11 +39,18 @@ import shutil
 import sys
 import tempfile
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # the library's HTML passes, also when the package is not installed
+    sys.path.insert(0, str(ROOT))
+
 SKIP = {"search.html", "genindex.html", "py-modindex.html"}
+#: the widths every page is checked at: a desktop window and a phone
+WIDTHS = (1280, 420)
 CHROMIUM = "/usr/bin/chromium"
 CHROMEDRIVER = "/usr/bin/chromedriver"
 FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -75,6 +89,15 @@ const done = arguments[arguments.length - 1];
   const links = [...document.querySelectorAll('a[href]')].map(a => a.href);
   const ids = [...document.querySelectorAll('[id]')].map(e => e.id)
               .concat([...document.querySelectorAll('a[name]')].map(e => e.name));
+  // the theme's off-canvas drawers (table of contents, the page's contents column): at a narrow
+  // width they wait beside the page, fixed, until the reader opens them
+  const DRAWERS = '.bd-sidebar-primary, .bd-sidebar-secondary, #pst-primary-sidebar, #pst-secondary-sidebar, '
+                + '.pst-sidebar-modal, dialog';
+  const drawer = el => { if (el.closest(DRAWERS)) return true;
+      for (let p = el; p && p !== document.body; p = p.parentElement) {
+        const s = getComputedStyle(p);
+        if (s.position === 'fixed') { const r = p.getBoundingClientRect();
+          return r.left >= vw - 1 || r.right <= 1 || s.visibility === 'hidden'; } } return false; };
   // elements that stick out to the right and are not inside a horizontally scrolling box
   const scrolls = el => { for (let p = el.parentElement; p; p = p.parentElement) {
       const s = getComputedStyle(p).overflowX; if (s === 'auto' || s === 'scroll' || s === 'hidden') {
@@ -82,7 +105,7 @@ const done = arguments[arguments.length - 1];
   const wide = [];
   for (const el of document.querySelectorAll('body *')) {
     const r = el.getBoundingClientRect();
-    if (r.width > 0 && r.right > vw + 1 && !scrolls(el)) {
+    if (r.width > 0 && r.right > vw + 1 && !scrolls(el) && !drawer(el)) {
       const name = el.tagName.toLowerCase() + (el.id ? '#' + el.id : '') +
                    (el.className && typeof el.className === 'string' ? '.' + el.className.trim().split(/\s+/).join('.') : '');
       wide.push(name + ' right=' + Math.round(r.right));
@@ -206,40 +229,26 @@ def check_links(results: dict[str, PageResult], html_root: Path) -> None:
                 res.problems.append(f"broken link: {rel} has no anchor #{parts.fragment}")
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("html", nargs="?", default="_build/html", help="the built book (default _build/html)")
-    ap.add_argument("--screenshots", default=None, help="folder for the screenshots (default: <html>/../screenshots)")
-    ap.add_argument("--width", type=int, default=1280, help="viewport width in CSS px (default 1280)")
-    args = ap.parse_args(argv)
-    html_root = Path(args.html)
-    if not (html_root / "index.html").exists():
-        print(f"check_book: {html_root}/index.html not found: build the book first", file=sys.stderr)
-        return 2
-    for exe in (CHROMIUM, CHROMEDRIVER):
-        if not Path(exe).exists():
-            print(f"check_book: {exe} not found: apt-get install -y chromium chromium-driver", file=sys.stderr)
-            return 2
-    shots = Path(args.screenshots) if args.screenshots else html_root.parent / "screenshots"
-    if shots.exists():
-        shutil.rmtree(shots)
-    shots.mkdir(parents=True)
-    pages = sorted(p for p in html_root.rglob("*.html")
-                   if p.name not in SKIP
-                   and not any(part.startswith(("_", ".")) for part in p.relative_to(html_root).parts))
+def browse(html_root: Path, pages: list[Path], shots: Path, width: int) -> dict[str, PageResult]:
+    """Every page at one window width, in one fresh browser."""
     profile_dir = tempfile.mkdtemp(prefix="check-book-chromium-")
-    start = time.time()
-    driver = make_driver(args.width, profile_dir)
+    shots.mkdir(parents=True, exist_ok=True)
+    driver = make_driver(width, profile_dir)
     results: dict[str, PageResult] = {}
     try:
         for page in pages:
-            res = check_page(driver, html_root, page, shots, args.width)
+            res = check_page(driver, html_root, page, shots, width)
             results[res.path] = res
     finally:
         driver.quit()
         shutil.rmtree(profile_dir, ignore_errors=True)
-    check_links(results, html_root)
+    return results
+
+
+def report_browser(results: dict[str, PageResult], width: int) -> int:
+    """Print one width's results; return the number of failed pages."""
     failed = 0
+    print(f"== {width} px window")
     for res in results.values():
         status = "FAIL" if res.problems else "ok  "
         failed += bool(res.problems)
@@ -247,8 +256,60 @@ def main(argv: list[str] | None = None) -> int:
               f"{res.scrolling} boxes scroll sideways)")
         for p in res.problems:
             print(f"       - {p}")
-    print(f"screenshots: {shots}/")
-    print(f"{len(results) - failed} passed, {failed} failed ({len(results)} pages, {time.time() - start:.0f} s)")
+    print(f"{width} px: {len(results) - failed} passed, {failed} failed ({len(results)} pages)")
+    return failed
+
+
+def audit(html_root: Path) -> int:
+    """The HTML passes (table artefacts, untraced numbers in static prose); print their findings
+    and return how many there are."""
+    from connectome_lib.book_audit import KINDS, audit_book
+
+    findings = [f for fs in audit_book(html_root).values() for f in fs]
+    print("== HTML passes: pandas artefacts in tables, numbers in static prose that trace to no source")
+    for f in findings:
+        print("FAIL " + f.message().replace("\n", "\n     "))
+    counts = Counter(f.kind for f in findings)
+    print("html passes: " + (", ".join(f"{counts[k]} {k}" for k in KINDS if counts[k]) or "no findings"))
+    return len(findings)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("html", nargs="?", default="_build/html", help="the built book (default _build/html)")
+    ap.add_argument("--screenshots", default=None, help="folder for the screenshots (default: <html>/../screenshots)")
+    ap.add_argument("--width", type=int, action="append", default=None,
+                    help="viewport width in CSS px, repeatable (default: --width 1280 --width 420)")
+    ap.add_argument("--no-browser", action="store_true", help="only the HTML passes, without Chromium")
+    args = ap.parse_args(argv)
+    html_root = Path(args.html)
+    widths = args.width or list(WIDTHS)
+    if not (html_root / "index.html").exists():
+        print(f"check_book: {html_root}/index.html not found: build the book first", file=sys.stderr)
+        return 2
+    start = time.time()
+    failed = []
+    if not args.no_browser:
+        for exe in (CHROMIUM, CHROMEDRIVER):
+            if not Path(exe).exists():
+                print(f"check_book: {exe} not found: apt-get install -y chromium chromium-driver", file=sys.stderr)
+                return 2
+        shots = Path(args.screenshots) if args.screenshots else html_root.parent / "screenshots"
+        if shots.exists():
+            shutil.rmtree(shots)
+        pages = sorted(p for p in html_root.rglob("*.html")
+                       if p.name not in SKIP
+                       and not any(part.startswith(("_", ".")) for part in p.relative_to(html_root).parts))
+        for i, width in enumerate(widths):
+            results = browse(html_root, pages, shots / f"{width}px", width)
+            if i == 0:  # links do not depend on the width
+                check_links(results, html_root)
+            n = report_browser(results, width)
+            failed += [f"{n} pages failed at {width} px"] if n else []
+        print(f"screenshots: {shots}/<width>px/")
+    n = audit(html_root)
+    failed += [f"{n} HTML findings"] if n else []
+    print(f"check_book: {'; '.join(failed) or 'every check passed'} ({time.time() - start:.0f} s)")
     return 1 if failed else 0
 
 

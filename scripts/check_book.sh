@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Build the book and open every page in headless Chromium, as a reader would (scripts/check_book.py):
-# fails on visible raw LaTeX, broken images or links, pages wider than a 1280-px window (except
-# inside scrolling tables), JavaScript errors and network requests; saves a screenshot of each
-# page in _build/screenshots/.
+# fails on visible raw LaTeX, broken images or links, pages wider than a 1280-px or a 420-px window
+# (except inside scrolling tables and the theme's off-canvas drawers), JavaScript errors and network
+# requests, then on raw pandas artefacts in tables and numbers in static prose that trace to no
+# source (connectome_lib.book_audit); saves a screenshot of each page and width in
+# _build/screenshots/<width>px/.
 #
 #   bash scripts/check_book.sh                 # build the book afresh (jupyter-book build . --all), then check it
 #   bash scripts/check_book.sh _build/html     # check an already built book

@@ -360,3 +360,23 @@ def test_bad_sampling_settings_are_one_line_config_errors(tmp_path):
     corpus, _ = _books(tmp_path)
     with pytest.raises(ConfigError, match="data.sample"):  # an unchecked configuration object
         token_cache_path("inner", _book_cfg(tmp_path, corpus, sample="tail"))
+
+
+def test_head_sampling_writes_as_it_reads_and_never_holds_the_stream(tmp_path, monkeypatch):
+    """At the paper's scale (billions of tokens) "head" must not concatenate the corpus in memory:
+    it writes every document as it is tokenised; the file and its provenance are unchanged."""
+    from connectome_lib import data as data_mod
+    from connectome_lib.data import corpus_manifest
+
+    corpus, own = _books(tmp_path)
+    stream = np.concatenate(own)
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("head sampling concatenated the token stream")
+
+    monkeypatch.setattr(data_mod.np, "concatenate", refuse)
+    cfg = _book_cfg(tmp_path, corpus, sample="head", inner_max_tokens=None)
+    tokens = np.asarray(load_corpus_tokens("inner", cfg, progress=False))
+    monkeypatch.undo()
+    assert np.array_equal(tokens, stream)
+    _check_provenance(tokens, corpus_manifest("inner", cfg), own)

@@ -241,3 +241,21 @@ def test_calibration_markdown_judges_rates_with_the_simulation_error():
     t.iloc[1, 0] = 0.09  # beyond 0.05 + 2 x 0.011
     assert "1 design(s) reject more often than 5% allows** (4 vs 8)" in findings.calibration_markdown(t)
     assert findings.calibration_markdown(None) is None
+
+
+def test_loss_definitions_name_both_losses_with_their_windows(results_dir):
+    """The learning-curve loss and the final validation loss are named and given side by side."""
+    from types import SimpleNamespace
+
+    d = findings.load(results_dir)
+    assert findings.loss_definitions_markdown(d) is None  # no learning curves exported
+    curves = pd.DataFrame([{"label": label, "unit": "c0", "iteration": it, "val_loss": 6.0 - it / 100}
+                           for label in ("Connectome", "NoConnectome") for it in (0, 100)])
+    d.training_curves = curves
+    text = findings.loss_definitions_markdown(d)
+    windows = registry.learning_curve_windows(SimpleNamespace(**d.config["develop"]["train"]))
+    assert f"*{registry.LEARNING_CURVE_LOSS}*" in text and f"*{registry.FINAL_LOSS}*" in text
+    assert f"first {windows:,} windows" in text
+    final = d.summary[(d.summary["label"] == "Connectome") & (d.summary["metric"] == "loss")
+                      & (d.summary["task"] == "perplexity")]["mean"].item()
+    assert f"Connectome 5.000 and {final:.3f}" in text

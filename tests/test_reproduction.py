@@ -86,6 +86,8 @@ def test_make_report_compares_the_working_copy_with_the_commit(tmp_path):
     assert by[by.index.str.startswith("effect:")].item() == "differs"
     written = reproduction.read_report(run_root)
     assert list(written["status"]) == list(report["status"])
+    # and beside the results, to be committed with them
+    assert list(reproduction.read_report(res)["status"]) == list(report["status"])
     md = reproduction.report_markdown(report)
     assert md.startswith("3 numbers: 1 identical, 1 reproduced, 1 differs.")
 
@@ -102,8 +104,14 @@ def test_make_report_writes_nothing_without_committed_results(tmp_path):
 
 def test_book_markdown_names_no_absolute_path(tmp_path, monkeypatch):
     monkeypatch.setenv("CONNECTOME_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.setenv("CONNECTOME_RESULTS_DIR", str(tmp_path / "results"))
     text = reproduction.book_markdown("smoke")
     assert "no re-run of the `smoke` profile" in text and str(tmp_path) not in text
+    assert "When the results shown in this book were made" not in text
+    same = compare(key_numbers(_summary(), _claims()), key_numbers(_summary(), _claims()))
+    reproduction.write_report(same, tmp_path / "results" / "smoke")  # the committed run's record
+    text = reproduction.book_markdown("smoke")
+    assert "When the results shown in this book were made" in text and "3 numbers: 3 identical." in text
     report = compare(key_numbers(_summary(), _claims()), key_numbers(_summary(), _claims()))
     reproduction.write_report(report, tmp_path / "runs" / "smoke")
     text = reproduction.book_markdown("smoke")

@@ -19,12 +19,14 @@ def test_ordering_holds_when_separated_and_not_when_reversed():
         {"Connectome": (3.5, 0.01), "NoConnectome": (3.9, 0.01), "RandomConnectome": (5.4, 0.01)},
         higher=False, what="loss",
     )
-    assert "**holds** in the means" in good and "decided by the tests across lineages and seeds" in good
+    assert "The means are in the paper's order" in good and "decided by the tests across lineages and seeds" in good
+    assert "do not order them" not in good
     bad = takeaways._ordering({"Connectome": (5.0, 0.01), "NoConnectome": (3.9, 0.01), "RandomConnectome": (5.4, 0.01)},
                            higher=False, what="loss")
-    assert "**does not hold**" in bad
+    assert "The means are **not** in the paper's order" in bad
     close = takeaways._ordering({"Connectome": (0.30, 0.02), "NoConnectome": (0.29, 0.02)}, higher=True, what="r")
-    assert "**holds**" in close and "standard error over seeds" in close
+    assert "in the paper's order" in close and "standard error over seeds" in close
+    assert "Connectome and NoConnectome are less than one standard error of their difference apart" in close
     one_seed = takeaways._ordering({"Connectome": (0.3, float("nan")), "NoConnectome": (0.2, float("nan"))},
                                 higher=True, what="r")
     assert "one seed" in one_seed
@@ -49,7 +51,7 @@ def test_takeaway_development_flags_models_above_unigram():
     final = pd.DataFrame({"label": ["Connectome", "Connectome", "NoConnectome", "NoConnectome", "RandomConnectome",
                                     "RandomConnectome"], "val_loss": [5.0, 5.1, 5.5, 5.6, 6.5, 6.6]})
     md = takeaways.takeaway_development(final, 6.0, "smoke")
-    assert "**holds**" in md and "RandomConnectome is still at or above the unigram entropy" in md
+    assert "in the paper's order" in md and "RandomConnectome is still at or above the unigram entropy" in md
     md = takeaways.takeaway_development(final, 7.0, "smoke")
     assert "Every model type is below" in md
     # the learning gate: NoConnectome's mean (5.55) at least 1.5 nats below the unigram entropy
@@ -88,7 +90,7 @@ def test_takeaway_behaviour_and_brain_compare_with_the_strongest_baseline():
     assert "word length in characters (r = 0.350)" in md and "No trained model exceeds it" in md
     s = _summary("tuckute2024", "r_best", {"Connectome": (0.30, 0.01), "RandomConnectome": (0.10, 0.01)})
     md = takeaways.takeaway_brain(s, pd.Series({"brain/r_length": 0.2, "untrained/tuckute2024/r_best": 0.15}), "cpu")
-    assert "sentence length (r = 0.200)" in md and "Connectome exceeds it" in md and "**holds**" in md
+    assert "sentence length (r = 0.200)" in md and "Connectome exceeds it" in md and "in the paper's order" in md
 
 
 def test_ordering_marks_ties_and_behaviour_reports_the_partial_r():

@@ -2,6 +2,8 @@
 
 import json
 
+import pytest
+
 from connectome_lib import findings, layout, timings
 from connectome_lib.cli import main
 
@@ -44,3 +46,23 @@ def test_cli_writes_timings_beside_the_results(tmp_path, monkeypatch, capsys):
     written = json.loads((tmp_path / "results" / "smoke" / "timings.json").read_text())
     assert written["stage_seconds"] == {"data": 3.0} and written["total_seconds"] == 61
     assert "timings:" in capsys.readouterr().out
+
+
+def test_second_pass_keeps_the_first_and_is_shown(tmp_path):
+    run = tmp_path / "run"
+    timings.record_stage(run, "evolution", 600.0)
+    first = timings.collect(run, "bash scripts/reproduce.sh", "aaaaaaa", total_seconds=3000)
+    timings.record_stage(run, "evolution", 30.0)  # the page again, its steps reused
+    second = timings.collect(run, "connectome pipeline", "bbbbbbb", total_seconds=240)
+    both = timings.with_second_pass(first, second, "tables for people")
+    assert both["stage_seconds"] == {"evolution": 600.0} and both["second_pass"]["stage_seconds"] == {"evolution": 30.0}
+    timings.write(tmp_path / "results", both)
+    text = findings.timings_markdown(tmp_path / "results")
+    assert "executed again at commit `bbbbbbb`" in text and "(4 min; tables for people)" in text
+
+
+def test_cli_second_pass_needs_a_first(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("CONNECTOME_RUNS_DIR", str(tmp_path / "runs"))
+    with pytest.raises(SystemExit) as exit_:
+        main(["timings", "--profile", "smoke", "--results-dir", str(tmp_path / "results"), "--second-pass", "x"])
+    assert exit_.value.code == 2 and "holds no timings of a first pass" in capsys.readouterr().err
