@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -32,21 +31,11 @@ import torch  # noqa: E402
 from connectome_lib.evals.config import EvalConfig  # noqa: E402
 from connectome_lib.evals.tasks import TaskContext, run_task  # noqa: E402
 from connectome_lib.model import ConnectomeGPTConfig, ConnectomeGPTForCausalLM, count_parameters  # noqa: E402
+from connectome_lib.notebook import cpu_name
 from connectome_lib.tokenizer import load_tokenizer  # noqa: E402
 
 #: task: (full size, unit)
 FULL = {"hellaswag": (10042, "items"), "mmlu": (14042, "questions")}
-
-
-def cpu_name() -> str:
-    """The processor's model name (Linux), else ``platform.processor()``."""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,7 +26,18 @@ from .config import Profile, load_profile, resolve_folders
 from .evals.config import EvalConfig
 from .paths import project_root
 
-__all__ = ["StageContext", "setup", "project_root", "device_description", "key_numbers"]
+__all__ = ["StageContext", "setup", "project_root", "cpu_name", "device_description", "key_numbers"]
+
+
+def cpu_name() -> str:
+    """The processor's model name (Linux ``/proc/cpuinfo``), else ``platform.processor()``."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
 
 
 def device_description() -> str:
