@@ -63,12 +63,11 @@ def collect(run_root: str | os.PathLike, command: str, commit: str, total_second
             note: str | None = None) -> dict[str, Any]:
     """The timings of the run in ``run_root``: the stages' wall times (in pipeline order, as
     recorded), the training steps' (:func:`step_seconds`) and, when given, the whole command's
-    ``total_seconds`` (set-up included, book build excluded) and a ``note``."""
-    from .pipeline import STAGE_KEYS
-
+    ``total_seconds`` (set-up included, book build excluded) and a ``note``. (The JSON files
+    keep stages sorted by name; :func:`connectome_lib.findings.timings_markdown` shows them in
+    the pipeline's order.)"""
     path = Path(run_root) / STAGE_FILE
-    recorded = layout.read_json(path) if path.exists() else {}
-    stages = {k: recorded[k] for k in STAGE_KEYS if k in recorded}
+    stages = layout.read_json(path) if path.exists() else {}
     out: dict[str, Any] = {"command": command, "commit": commit}
     if total_seconds is not None:
         out["total_seconds"] = round(float(total_seconds))
