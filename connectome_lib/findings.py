@@ -138,25 +138,19 @@ def _lineages_text(prov: dict) -> str:
             + ", ".join(str(v) for v in lineages.values()) + ")")
 
 
-def _in_pipeline_order(stage_seconds: dict[str, float]) -> list[tuple[str, float]]:
-    """The stages' times in the pipeline's order (a JSON file keeps them sorted by name)."""
-    from .pipeline import STAGE_KEYS
-
-    order = {k: i for i, k in enumerate(STAGE_KEYS)}
-    return sorted(stage_seconds.items(), key=lambda kv: order.get(kv[0], len(order)))
-
-
-def _in_step_order(step_seconds: dict[str, dict]) -> list[tuple[str, dict]]:
-    """The training steps' times in the pipeline's order (outer loop, inner loop, ablations)."""
-    from .timings import STEP_KINDS
-
-    order = {name: i for i, (name, _) in enumerate(STEP_KINDS)}
-    return sorted(step_seconds.items(), key=lambda kv: order.get(kv[0], len(order)))
+def _in_order(times: dict, order) -> list[tuple[str, object]]:
+    """``times`` (stage or step kind -> time) in the order of the names ``order`` (a JSON file
+    keeps its keys sorted by name); names not in ``order`` last."""
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(times.items(), key=lambda kv: rank.get(kv[0], len(rank)))
 
 
 def timings_markdown(results_dir: str | Path) -> str | None:
     """The wall time of the run that made the results (``timings.json`` beside them), per stage
     and, when the stage pages were executed again, of that second pass; ``None`` without one."""
+    from .pipeline import STAGE_KEYS
+    from .timings import STEP_KINDS
+
     path = Path(results_dir) / "timings.json"
     if not path.exists():
         return None
@@ -169,14 +163,15 @@ def timings_markdown(results_dir: str | Path) -> str | None:
     return (f"Wall time of `{t['command']}` at commit `{t['commit'][:7]}`: "
             + (f"**{total / 60:.0f} min** in all (set-up included, book build not); " if total else "")
             + (f"**{older / 60:.0f} min** in all (set-up and book build included); " if older and not total else "")
-            + "per stage: " + ", ".join(f"{k} {v / 60:.1f} min" for k, v in _in_pipeline_order(t["stage_seconds"]))
+            + "per stage: "
+            + ", ".join(f"{k} {v / 60:.1f} min" for k, v in _in_order(t["stage_seconds"], STAGE_KEYS))
             + "."
             + (f" The stage pages were then executed again at commit `{second['commit'][:7]}` on the same "
                f"run folders ({second_total / 60:.0f} min; "
                f"{second['what']})." if second else "")
             + "".join(f" {name[0].upper() + name[1:]}: {v['count']}, {v['seconds_median']:.0f} s each (median; "
                       f"{v['seconds_min']:.0f}–{v['seconds_max']:.0f} s)."
-                      for name, v in _in_step_order(t.get("step_seconds") or {}))
+                      for name, v in _in_order(t.get("step_seconds") or {}, [name for name, _ in STEP_KINDS]))
             + (f" Note: {t['note']}." if t.get("note") else ""))
 
 

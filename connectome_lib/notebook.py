@@ -82,12 +82,10 @@ def setup(
     ctx = StageContext(p, stage, root, p.run_root, results_dir)
     from transformers.utils import logging as hf_logging
 
-    from . import tables
-    from .plots import set_theme
+    from .book_support import setup_page
 
     hf_logging.disable_progress_bar()  # one "Loading weights" bar per checkpoint floods the page
-    set_theme()
-    tables.register()  # every DataFrame shown for people: no default index, NaN or raw floats
+    setup_page()  # the figures' theme; every DataFrame shown for people
     if not quiet:
         print(f"stage: {stage or '-'} | profile: {p.name} ({p.description})")
         print(f"hardware: {device_description()} | profile written for: {p.hardware or '-'}")

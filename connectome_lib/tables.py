@@ -48,8 +48,6 @@ def number(value, significant: int = SIGNIFICANT) -> str:
         if abs(x) >= 1000:
             return f"{x:,.0f}"
         return f"{x:.{significant}g}"
-    if isinstance(value, float) and math.isnan(value):
-        return MISSING
     return str(value)
 
 
