@@ -25,6 +25,10 @@ matches 0.2764; ``20 %`` matches 0.2 or 20; ``10,256`` is 10256; ``100M`` is 100
 that traces to nothing was typed by hand and goes stale when the run changes: the page should
 show it from a result file (a cell output or ``{glue}``), or word the claim without it.
 
+A third pass reads the whole page, header included: **launch buttons** (:func:`launch_findings`)
+must open the page's own notebook (``<page>.ipynb``, a file of the book's sources), and when
+some pages have them every notebook page has them.
+
 Not checked (exempt by construction): code and literals, maths, citations and the bibliography,
 section/figure/table numbers, URLs, arXiv ids, dates and times, version numbers (``0.1.5``),
 numbers glued to letters (``GPT-2``, ``bf16``, ``B.1000``), years (integers 1900-2099) and small
@@ -167,6 +171,8 @@ KINDS = {
     "default-index": "pandas default index (0, 1, 2, ...) shown as a table's first column",
     "untraced-number": "number in static prose traces to no source (hand-typed? show it from a result)",
     "missing-source": "a source of the stale-number check is missing",
+    "launch-target": "launch button opens another file than the page's own notebook",
+    "launch-missing": "notebook page without the launch buttons the other pages have",
 }
 
 
@@ -572,6 +578,51 @@ def stale_number_findings(html: str, page: str, allowed: Allowed) -> list[Findin
     return out
 
 
+# ------------------------------------------------------------------------------ launch buttons
+
+_COLAB = re.compile(r"^https://colab\.research\.google\.com/github/[^/]+/[^/]+/blob/[^/]+/(?P<path>[^?#]+)$")
+_BINDER = re.compile(r"^https://mybinder\.org/v2/.+[?&]urlpath=(?:lab/)?tree/(?P<path>[^&#]+)")
+
+
+def launch_targets(html: str) -> list[tuple[str, str]]:
+    """``(service, file)`` of every Colab and Binder link on a page: the repository file it opens."""
+    from urllib.parse import unquote
+
+    out = []
+    for a in parse_html(html).find_all("a"):
+        href = a.attrs.get("href", "")
+        for service, pattern in (("Colab", _COLAB), ("Binder", _BINDER)):
+            match = pattern.match(href)
+            if match:
+                out.append((service, unquote(match["path"])))
+    return out
+
+
+def launch_findings(pages: dict[str, str], source_root: Path | None) -> list[Finding]:
+    """The launch buttons over the whole book (``pages``: ``{page relative path: html}``).
+
+    A launch link must open the page's own notebook, ``<page>.ipynb`` at the same place in the
+    repository, and that file must be in the book's sources (``source_root``, when given): a wrong
+    ``path_to_docs`` or a Markdown page offered on Colab opens nothing. When some pages carry
+    launch links, every page whose notebook is in the sources must carry them too.
+    """
+    findings, launched = [], set()
+    for page, html in pages.items():
+        own = page.removesuffix(".html") + ".ipynb"
+        for service, path in launch_targets(html):
+            launched.add(page)
+            if path != own:
+                findings.append(Finding("launch-target", page, f"{service} opens {path}", f"expected {own}"))
+            elif source_root is not None and not (Path(source_root) / path).is_file():
+                findings.append(Finding("launch-target", page, f"{service} opens {path}",
+                                        f"no such file in {source_root}"))
+    if launched and source_root is not None:
+        for page in pages:
+            if page not in launched and (Path(source_root) / (page.removesuffix(".html") + ".ipynb")).is_file():
+                findings.append(Finding("launch-missing", page, page.removesuffix(".html") + ".ipynb"))
+    return findings
+
+
 # ------------------------------------------------------------------------------ the whole book
 
 #: pages of the build that are no part of the text
@@ -585,15 +636,22 @@ def book_pages(html_root: Path) -> list[Path]:
                   and not any(part.startswith(("_", ".")) for part in p.relative_to(html_root).parts))
 
 
-def audit_book(html_root: Path, allowed: Allowed | None = None) -> dict[str, list[Finding]]:
-    """Both passes over every page of a built book: ``{page: findings}`` (pages relative to
-    ``html_root``; a missing source is a finding on the pseudo-page ``<sources>``)."""
+def audit_book(html_root: Path, allowed: Allowed | None = None,
+               source_root: Path | None = None) -> dict[str, list[Finding]]:
+    """Every pass over every page of a built book: ``{page: findings}`` (pages relative to
+    ``html_root``; a missing source is a finding on the pseudo-page ``<sources>``).
+    ``source_root`` is the book's source folder, for the launch pass (default: two folders up
+    from ``html_root``, where ``jupyter-book build`` writes ``_build/html``)."""
     allowed = allowed_numbers() if allowed is None else allowed
+    html_root = Path(html_root)
+    if source_root is None and html_root.resolve().parent.name == "_build":
+        source_root = html_root.resolve().parent.parent
     out: dict[str, list[Finding]] = {}
     if allowed.missing:
         out["<sources>"] = [Finding("missing-source", "<sources>", s.label, str(s.path)) for s in allowed.missing]
-    for p in book_pages(html_root):
-        rel = p.relative_to(html_root).as_posix()
-        html = p.read_text(encoding="utf-8")
+    pages = {p.relative_to(html_root).as_posix(): p.read_text(encoding="utf-8") for p in book_pages(html_root)}
+    for rel, html in pages.items():
         out[rel] = table_findings(html, rel) + stale_number_findings(html, rel, allowed)
+    for f in launch_findings(pages, source_root):
+        out[f.page].append(f)
     return out

@@ -19,10 +19,11 @@ desktop window, and 420 px, a phone). After MathJax has typeset the page, the pa
 - a JavaScript error (console errors, uncaught exceptions, failed resource loads) or a request
   to the network.
 
-Then two passes over the HTML files themselves (:mod:`connectome_lib.book_audit`, no browser):
-raw pandas artefacts in tables (NaN, ``578.0``, ``1.333333``, a default 0, 1, 2 index) and numbers
-in static prose that trace to no source (hand-typed numbers that go stale); their findings fail
-the check too. Neither depends on the results profile the book was built from.
+Then three passes over the HTML files themselves (:mod:`connectome_lib.book_audit`, no browser):
+raw pandas artefacts in tables (NaN, ``578.0``, ``1.333333``, a default 0, 1, 2 index), numbers
+in static prose that trace to no source (hand-typed numbers that go stale), and launch buttons
+(Colab, Binder) that open another file than the page's own notebook; their findings fail the
+check too. Neither depends on the results profile the book was built from.
 
 A full-page screenshot of each page goes to ``--screenshots``/``<width>px/``. Needs Debian's
 ``chromium`` and ``chromium-driver`` (``/usr/bin/chromium``, ``/usr/bin/chromedriver``) and the
@@ -261,12 +262,13 @@ def report_browser(results: dict[str, PageResult], width: int) -> int:
 
 
 def audit(html_root: Path) -> int:
-    """The HTML passes (table artefacts, untraced numbers in static prose); print their findings
+    """The HTML passes (table artefacts, untraced numbers in static prose, launch buttons); print their findings
     and return how many there are."""
     from connectome_lib.book_audit import KINDS, audit_book
 
     findings = [f for fs in audit_book(html_root).values() for f in fs]
-    print("== HTML passes: pandas artefacts in tables, numbers in static prose that trace to no source")
+    print("== HTML passes: pandas artefacts in tables, numbers in static prose that trace to no source, "
+          "launch buttons that open another file than the page's notebook")
     for f in findings:
         print("FAIL " + f.message().replace("\n", "\n     "))
     counts = Counter(f.kind for f in findings)

@@ -181,3 +181,67 @@ def test_audit_book_reads_every_page(tmp_path: Path):
     assert sorted(res) == ["book/a.html", "index.html"]
     assert res["index.html"] == []
     assert sorted(f.kind for f in res["book/a.html"]) == ["default-index", "untraced-number"]
+
+
+# ------------------------------------------------------------------------------ launch buttons
+
+COLAB = "https://colab.research.google.com/github/example/model-connectomes/blob/main/{}"
+BINDER = "https://mybinder.org/v2/gh/example/model-connectomes/main?urlpath=tree/{}"
+
+
+def launch_page(*targets: str) -> str:
+    """A page whose header carries Colab and Binder links to ``targets``."""
+    links = "".join(f'<a href="{COLAB.format(t)}">Colab</a><a href="{BINDER.format(t)}">Binder</a>' for t in targets)
+    return f"<html><body><div class='header'>{links}</div><main><p>text</p></main></body></html>"
+
+
+def test_launch_targets_reads_colab_and_binder_links():
+    html = launch_page("notebooks/01%20data.ipynb") + '<a href="https://example.org/x.ipynb">other</a>'
+    assert ba.launch_targets(html) == [("Colab", "notebooks/01 data.ipynb"), ("Binder", "notebooks/01 data.ipynb")]
+
+
+def test_launch_buttons_must_open_the_pages_own_notebook(tmp_path: Path):
+    (tmp_path / "notebooks").mkdir()
+    for name in ("01_data", "02_outer"):
+        (tmp_path / "notebooks" / f"{name}.ipynb").write_text("{}", encoding="utf-8")
+    (tmp_path / "book").mkdir()
+    (tmp_path / "book" / "results.md").write_text("# r", encoding="utf-8")
+    pages = {
+        "notebooks/01_data.html": launch_page("notebooks/01_data.ipynb"),    # right
+        "notebooks/02_outer.html": launch_page("02_outer.ipynb"),            # wrong path_to_docs
+        "book/results.html": launch_page("book/results.ipynb"),              # a Markdown page
+    }
+    found = ba.launch_findings(pages, tmp_path)
+    assert {(f.kind, f.page) for f in found} == {("launch-target", "notebooks/02_outer.html"),
+                                                 ("launch-target", "book/results.html")}
+    assert all(len(f.message().splitlines()) <= 3 for f in found)
+    # the page's own path but no such file in the sources: also wrong
+    pages["notebooks/02_outer.html"] = launch_page("notebooks/02_outer.ipynb")
+    (tmp_path / "notebooks" / "02_outer.ipynb").unlink()
+    found = ba.launch_findings(pages, tmp_path)
+    assert ("launch-target", "notebooks/02_outer.html") in {(f.kind, f.page) for f in found}
+
+
+def test_a_notebook_page_without_the_buttons_the_others_have_is_flagged(tmp_path: Path):
+    (tmp_path / "notebooks").mkdir()
+    for name in ("01_data", "02_outer"):
+        (tmp_path / "notebooks" / f"{name}.ipynb").write_text("{}", encoding="utf-8")
+    plain = page("<p>text</p>")
+    pages = {"notebooks/01_data.html": launch_page("notebooks/01_data.ipynb"),
+             "notebooks/02_outer.html": plain, "intro.html": plain}
+    found = ba.launch_findings(pages, tmp_path)
+    assert [(f.kind, f.page) for f in found] == [("launch-missing", "notebooks/02_outer.html")]
+    # a book with no launch buttons at all (no public repository) is not at fault
+    pages["notebooks/01_data.html"] = plain
+    assert ba.launch_findings(pages, tmp_path) == []
+
+
+def test_audit_book_runs_the_launch_pass_against_the_sources(tmp_path: Path):
+    html_root = tmp_path / "_build" / "html"
+    (html_root / "notebooks").mkdir(parents=True)
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "notebooks" / "01_data.ipynb").write_text("{}", encoding="utf-8")
+    (html_root / "notebooks" / "01_data.html").write_text(launch_page("01_data.ipynb"), encoding="utf-8")
+    res = ba.audit_book(html_root, ba.Allowed.from_numbers([]))
+    texts = [f.text for f in res["notebooks/01_data.html"]]
+    assert texts == ["Colab opens 01_data.ipynb", "Binder opens 01_data.ipynb"]

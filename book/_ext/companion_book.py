@@ -6,7 +6,12 @@
    silently mixing two runs on one site.
 2. Scripts that two extensions both add to a page (sphinx-thebe's ``const THEBE_JS_URL``
    config under Sphinx 7 is added twice, a JavaScript error on every page) are kept once.
-3. The bibliography's labels match the author-year citations in the text: the pybtex style
+3. The repository, issues and launch (Colab, Binder) buttons are on when the book knows its
+   public repository (:func:`connectome_lib.repository.resolve`: ``repository.url``, else
+   ``$CONNECTOME_REPOSITORY_URL``, else the checkout's ``origin`` remote) and off, with one line
+   in the build log, when it does not: a button to a page that does not exist helps nobody.
+   Launch buttons are kept on the pages rendered from ``.ipynb`` files only.
+4. The bibliography's labels match the author-year citations in the text: the pybtex style
    ``authoryear`` (``bibtex_default_style``) labels an entry "Kotar and Tuckute, 2025" instead
    of the "alpha" style's "[KT25]", and sorts by author, year and title.
 """
@@ -27,6 +32,36 @@ def check_profile(app) -> None:
     except ProfileMismatchError as err:
         raise ExtensionError(f"companion_book: {err}") from err
     app.config.html_context = {**(app.config.html_context or {}), "results_profile": profile}
+
+
+def repository_buttons(app, config) -> None:
+    from sphinx.util import logging
+
+    from connectome_lib import repository
+
+    options = dict(config.html_theme_options or {})
+    try:
+        repo = repository.resolve(app.srcdir, configured=options.get("repository_url") or None)
+    except ValueError as err:
+        raise ExtensionError(f"companion_book: {err}") from err
+    if repo is None:
+        logging.getLogger(__name__).info(
+            "companion_book: no public repository known (repository.url in _config.yml, "
+            f"${repository.URL_VAR} or a web address as git remote origin): no repository or launch buttons")
+        return
+    options.update(repository.theme_options(repo))
+    config.html_theme_options = options
+    config.html_context = {**(config.html_context or {}), "repository_source": repo.source}
+
+
+def launch_only_notebook_files(app, pagename, templatename, context, doctree) -> None:
+    """No launch buttons on pages written as MyST Markdown (results.md, reproduce.md): the theme
+    links them as ``.md`` files, which Colab cannot open and Binder opens as text."""
+    if Path(app.env.doc2path(pagename)).suffix == ".ipynb":
+        return
+    buttons = context.get("header_buttons")
+    if buttons:
+        context["header_buttons"] = [b for b in buttons if b.get("label") != "launch-buttons"]
 
 
 def _script_key(js) -> tuple:
@@ -89,6 +124,8 @@ def _register_authoryear_style() -> None:
 
 def setup(app):
     _register_authoryear_style()
+    app.connect("config-inited", repository_buttons)
     app.connect("builder-inited", check_profile)
+    app.connect("html-page-context", launch_only_notebook_files, priority=600)  # after the theme's (501)
     app.connect("html-page-context", dedupe_scripts, priority=900)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
