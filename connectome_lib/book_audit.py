@@ -50,6 +50,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
+from urllib.parse import unquote
 
 # ------------------------------------------------------------------------------ a minimal DOM
 
@@ -586,8 +587,6 @@ _BINDER = re.compile(r"^https://mybinder\.org/v2/.+[?&]urlpath=(?:lab/)?tree/(?P
 
 def launch_targets(html: str) -> list[tuple[str, str]]:
     """``(service, file)`` of every Colab and Binder link on a page: the repository file it opens."""
-    from urllib.parse import unquote
-
     out = []
     for a in parse_html(html).find_all("a"):
         href = a.attrs.get("href", "")

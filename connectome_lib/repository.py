@@ -46,10 +46,6 @@ class Repository:
         """Colab opens notebooks from GitHub only (and the theme's issues button is GitHub's)."""
         return self.url.startswith("https://github.com/")
 
-    def file_url(self, path: str) -> str:
-        """The web page of one file of the repository on its branch."""
-        return f"{self.url}/blob/{self.branch}/{path.lstrip('/')}"
-
     def colab_url(self, path: str) -> str | None:
         """The address that opens a notebook of the repository on Colab (None off GitHub)."""
         if not self.on_github:

@@ -127,7 +127,7 @@ def test_the_book_extension_turns_the_buttons_on_only_for_a_known_repository(tmp
     ext.repository_buttons(SimpleNamespace(srcdir=str(checkout)), known)
     assert known.html_theme_options["repository_url"] == "https://github.com/o/n"
     assert known.html_theme_options["launch_buttons"]["colab_url"]
-    assert known.html_context == {"default_mode": "light", "repository_source": "git remote origin"}
+    assert known.html_context == {"default_mode": "light"}
 
     from sphinx.errors import ExtensionError
     bad = SimpleNamespace(html_theme_options={"repository_url": "/srv/x"}, html_context={})

@@ -51,7 +51,6 @@ def repository_buttons(app, config) -> None:
         return
     options.update(repository.theme_options(repo))
     config.html_theme_options = options
-    config.html_context = {**(config.html_context or {}), "repository_source": repo.source}
 
 
 def launch_only_notebook_files(app, pagename, templatename, context, doctree) -> None:
