@@ -605,20 +605,22 @@ def launch_findings(pages: dict[str, str], source_root: Path | None) -> list[Fin
     ``path_to_docs`` or a Markdown page offered on Colab opens nothing. When some pages carry
     launch links, every page whose notebook is in the sources must carry them too.
     """
+    def own(page: str) -> str:
+        return page.removesuffix(".html") + ".ipynb"
+
     findings, launched = [], set()
     for page, html in pages.items():
-        own = page.removesuffix(".html") + ".ipynb"
         for service, path in launch_targets(html):
             launched.add(page)
-            if path != own:
-                findings.append(Finding("launch-target", page, f"{service} opens {path}", f"expected {own}"))
+            if path != own(page):
+                findings.append(Finding("launch-target", page, f"{service} opens {path}", f"expected {own(page)}"))
             elif source_root is not None and not (Path(source_root) / path).is_file():
                 findings.append(Finding("launch-target", page, f"{service} opens {path}",
                                         f"no such file in {source_root}"))
     if launched and source_root is not None:
         for page in pages:
-            if page not in launched and (Path(source_root) / (page.removesuffix(".html") + ".ipynb")).is_file():
-                findings.append(Finding("launch-missing", page, page.removesuffix(".html") + ".ipynb"))
+            if page not in launched and (Path(source_root) / own(page)).is_file():
+                findings.append(Finding("launch-missing", page, own(page)))
     return findings
 
 

@@ -130,7 +130,8 @@ def test_the_book_extension_turns_the_buttons_on_only_for_a_known_repository(tmp
     assert known.html_context == {"default_mode": "light"}
 
     from sphinx.errors import ExtensionError
-    bad = SimpleNamespace(html_theme_options={"repository_url": "/srv/x"}, html_context={})
+    (tmp_path / "_config.yml").write_text("repository:\n  url: /srv/x\n", encoding="utf-8")
+    bad = SimpleNamespace(html_theme_options={}, html_context={})
     with pytest.raises(ExtensionError, match="companion_book: _config.yml repository.url"):
         ext.repository_buttons(SimpleNamespace(srcdir=str(tmp_path)), bad)
 

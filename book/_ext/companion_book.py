@@ -39,9 +39,8 @@ def repository_buttons(app, config) -> None:
 
     from connectome_lib import repository
 
-    options = dict(config.html_theme_options or {})
-    try:
-        repo = repository.resolve(app.srcdir, configured=options.get("repository_url") or None)
+    try:  # the same reading of _config.yml as the Reproduce page's (repository.of_book)
+        repo = repository.of_book(app.srcdir)
     except ValueError as err:
         raise ExtensionError(f"companion_book: {err}") from err
     if repo is None:
@@ -49,8 +48,7 @@ def repository_buttons(app, config) -> None:
             "companion_book: no public repository known (repository.url in _config.yml, "
             f"${repository.URL_VAR} or a web address as git remote origin): no repository or launch buttons")
         return
-    options.update(repository.theme_options(repo))
-    config.html_theme_options = options
+    config.html_theme_options = {**(config.html_theme_options or {}), **repository.theme_options(repo)}
 
 
 def launch_only_notebook_files(app, pagename, templatename, context, doctree) -> None:
